@@ -1,0 +1,87 @@
+"""Sessions for the pact monorepo: ``nox -l`` lists them, ``nox`` runs the default ones."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
+
+# Each package with the local packages it needs, in install order.
+PACKAGES: dict[str, tuple[str, ...]] = {
+    "pact-core": ("pact-core",),
+    "pact-vision": ("pact-core", "pact-vision"),
+    "pact-seq": ("pact-core", "pact-seq"),
+    "pact-bench": ("pact-core", "pact-vision", "pact-seq", "pact-bench"),
+}
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+
+def _install(session: nox.Session, package: str, *extras: str) -> None:
+    """Install ``package`` and its local dependencies (with ``extras`` on the package itself)."""
+    *deps, last = PACKAGES[package]
+    suffix = f"[{','.join(extras)}]" if extras else ""
+    targets = [f"./packages/{dep}" for dep in deps] + [f"./packages/{last}{suffix}"]
+    session.install(*CONSTRAINTS, *targets)
+
+
+def _pytest_env() -> dict[str, str]:
+    profile = os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+    return {"HYPOTHESIS_PROFILE": profile}
+
+
+@nox.session
+@nox.parametrize("package", list(PACKAGES))
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's tests in its own venv, with only what it declares."""
+    _install(session, package, "test")
+    session.run("pytest", f"packages/{package}/tests", *session.posargs, env=_pytest_env())
+
+
+@nox.session(default=False)
+@nox.parametrize("package", list(PACKAGES))
+def slow(session: nox.Session, package: str) -> None:
+    """Run one package's slow tests (long training runs), deselected from ``tests``."""
+    _install(session, package, "test")
+    session.run(
+        "pytest", f"packages/{package}/tests", "-m", "slow", *session.posargs, env=_pytest_env()
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.install("ruff>=0.8")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check every package and its tests with mypy --strict."""
+    _install(session, "pact-bench", "test")
+    session.install(*CONSTRAINTS, "./packages/pact-vision[test]", "./packages/pact-seq[test]")
+    session.install("mypy>=1.10")
+    session.run("mypy", "noxfile.py")
+    for package in PACKAGES:
+        # Each package's tests are their own top-level modules (conftest, strategies, ...),
+        # so each package is checked in its own mypy run.
+        session.run(
+            "mypy",
+            f"packages/{package}/src",
+            f"packages/{package}/tests",
+            env={"MYPYPATH": f"packages/{package}/src:packages/{package}/tests"},
+        )
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks (speed and memory); prints the machine beside the numbers."""
+    _install(session, "pact-bench")
+    session.run("python", "-m", "pact_bench.halting", *session.posargs)

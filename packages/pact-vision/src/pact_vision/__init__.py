@@ -1,0 +1,3 @@
+"""pact-vision (work in progress)."""
+
+__version__ = "0.1.0"
