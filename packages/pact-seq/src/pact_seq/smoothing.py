@@ -1,0 +1,103 @@
+"""Savitzky-Golay smoothing and the "steps to solve" criterion of Fojo et al. (2018).
+
+The filter fits a polynomial of degree ``polyorder`` by least squares to each window of
+``window`` points and evaluates it at the window's centre. Near the ends, where no
+centred window fits, it evaluates the fit to the first (or last) full window at the
+point, which is what ``scipy.signal.savgol_filter(..., mode="interp")`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["savgol_filter", "smoothing_window", "steps_to_solve"]
+
+#: Fojo et al.: window of 71 log points, cubic, solved at 98% smoothed accuracy.
+DEFAULT_WINDOW = 71
+DEFAULT_POLYORDER = 3
+SOLVED_ACCURACY = 0.98
+
+
+def _hat_matrix(window: int, polyorder: int) -> NDArray[np.float64]:
+    """``[window, window]``: row ``i`` maps a window to its least-squares fit at ``i``."""
+    position = np.linspace(-1.0, 1.0, window) if window > 1 else np.zeros(1)
+    design = np.vander(position, polyorder + 1, increasing=True)  # [window, p + 1]
+    solve, *_ = np.linalg.lstsq(design, np.eye(window), rcond=None)  # [p + 1, window]
+    hat: NDArray[np.float64] = design @ solve
+    return hat
+
+
+def savgol_filter(
+    y: ArrayLike, window: int, polyorder: int = DEFAULT_POLYORDER
+) -> NDArray[np.float64]:
+    """Smooth ``y: [n]`` with a Savitzky-Golay filter (``mode="interp"`` at the ends).
+
+    Args:
+        y: The series, ``n >= window``.
+        window: Odd window length ``>= 1``.
+        polyorder: Polynomial degree ``< window``.
+
+    Returns:
+        ``[n]`` float64 smoothed series.
+
+    Raises:
+        ValueError: On an even or too long window, or ``polyorder >= window``.
+    """
+    values = np.asarray(y, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"y must be one-dimensional, got shape {values.shape}")
+    n = values.shape[0]
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be an odd integer >= 1, got {window}")
+    if window > n:
+        raise ValueError(f"window ({window}) must not exceed the series length ({n})")
+    if not 0 <= polyorder < window:
+        raise ValueError(f"polyorder must be in [0, window), got {polyorder} for {window}")
+    hat = _hat_matrix(window, polyorder)
+    index = np.arange(n)
+    start = np.clip(index - window // 2, 0, n - window)  # first point of each one's window
+    windows = values[start[:, None] + np.arange(window)]  # [n, window]
+    smoothed: NDArray[np.float64] = np.einsum("nw,nw->n", hat[index - start], windows)
+    return smoothed
+
+
+def smoothing_window(length: int, preferred: int = DEFAULT_WINDOW) -> int:
+    """The largest odd window ``<= preferred`` that a series of ``length`` points allows."""
+    window = min(preferred, length)
+    return window if window % 2 == 1 else window - 1
+
+
+def steps_to_solve(
+    steps: Sequence[int],
+    accuracies: Sequence[float],
+    *,
+    threshold: float = SOLVED_ACCURACY,
+    window: int = DEFAULT_WINDOW,
+    polyorder: int = DEFAULT_POLYORDER,
+) -> int | None:
+    """The first logged step at which the smoothed accuracy reaches ``threshold``.
+
+    Smooths with :func:`savgol_filter` over ``window`` log points, or the largest odd
+    window a shorter series allows (degree lowered to ``window - 1`` if needed).
+
+    Args:
+        steps: Training steps of the log points, ascending.
+        accuracies: Training-batch accuracy at each log point.
+        threshold: Smoothed accuracy that counts as solved (0.98).
+        window: Preferred window (71).
+        polyorder: Polynomial degree (3, cubic).
+
+    Returns:
+        The step, or ``None`` if the smoothed accuracy never reaches ``threshold``.
+    """
+    if len(steps) != len(accuracies):
+        raise ValueError(f"got {len(steps)} steps but {len(accuracies)} accuracies")
+    width = smoothing_window(len(steps), window)
+    if width < 1:
+        return None
+    smoothed = savgol_filter(accuracies, width, min(polyorder, width - 1))
+    reached = np.flatnonzero(smoothed >= threshold)
+    return int(steps[int(reached[0])]) if reached.size else None
