@@ -61,5 +61,5 @@ def bernoulli(values: Tensor, is_logits: bool, u: Tensor) -> Tensor:
 
 
 def relaxed_bernoulli(values: Tensor, is_logits: bool, temperature: float, u: Tensor) -> Tensor:
-    """Logits of ``xi_hat ~ RelaxedBernoulli(h; lambda)`` (eq. 17), i.e. ``(logit h + g) / lambda``."""
+    """Logits of ``xi_hat ~ RelaxedBernoulli(h; lambda)`` (eq. 17): ``(logit h + g) / lambda``."""
     return (as_logits(values, is_logits) + logistic(u)) / temperature

@@ -99,17 +99,14 @@ def check_max_iterations(value: int, name: str = "max_iterations") -> int:
     return value
 
 
-def _as_float(name: str, value: float) -> float:
+def _as_float(name: str, value: object) -> float:
     if isinstance(value, Tensor):
         if value.numel() != 1:
             raise ValueError(f"{name} must be a scalar, got a tensor of shape {tuple(value.shape)}")
         value = float(value.item())
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"{name} must be a real number, got nan")
-    return value
+    return float(value)  # NaN fails every range check below, with the check's own message
 
 
 @dataclass(frozen=True)
@@ -179,6 +176,7 @@ def check_halting_values(name: str, values: Tensor, is_logits: bool) -> None:
     """Raise ``ValueError`` if ``values`` holds NaN, or probabilities outside ``[0, 1]``."""
     if values.numel() == 0:
         return
+    values = values.detach()
     if bool(torch.isnan(values).any()):
         raise ValueError(f"{name} must not contain NaN")
     if not is_logits:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -61,10 +62,13 @@ class TruncatedGeometric(Distribution):
         return constraints.integer_interval(1, self.max_iterations)
 
     def expand(
-        self, batch_shape: torch.Size | tuple[int, ...], _instance: Any = None
+        self, batch_shape: torch.Size | Sequence[int], _instance: Any = None
     ) -> TruncatedGeometric:
         """Return a view with ``tau`` expanded to ``batch_shape``."""
-        new = self._get_checked_instance(TruncatedGeometric, _instance)
+        new: TruncatedGeometric = self._get_checked_instance(  # type: ignore[no-untyped-call]
+            TruncatedGeometric, _instance
+        )
+        batch_shape = torch.Size(batch_shape)
         new.max_iterations = self.max_iterations
         new.tau = self.tau.expand(batch_shape)
         super(TruncatedGeometric, new).__init__(batch_shape, validate_args=False)
@@ -74,7 +78,11 @@ class TruncatedGeometric(Distribution):
     def _log_normalizer(self) -> Tensor:
         """``log((e^tau - 1) / (1 - e^{-tau L}))`` without overflow for large ``tau``."""
         tau = self.tau
-        return tau + torch.log(-torch.expm1(-tau)) - torch.log(-torch.expm1(-tau * self.max_iterations))
+        return (
+            tau
+            + torch.log(-torch.expm1(-tau))
+            - torch.log(-torch.expm1(-tau * self.max_iterations))
+        )
 
     def log_prob(self, value: Tensor) -> Tensor:
         """``log p(z)`` for integer ``z`` in ``1..L``; shape broadcast with ``batch_shape``."""
@@ -104,9 +112,10 @@ class TruncatedGeometric(Distribution):
             values = values.expand((-1, *self.batch_shape))
         return values
 
-    def sample(self, sample_shape: torch.Size | tuple[int, ...] = torch.Size()) -> Tensor:
+    def sample(self, sample_shape: torch.Size | list[int] | tuple[int, ...] = ()) -> Tensor:
         """Draw ``z``: int64 ``[*sample_shape, *batch_shape]`` in ``1..L``."""
         support = self.enumerate_support(expand=False).to(self.tau.dtype)
         logits = torch.movedim(self._log_normalizer() - self.tau * support, 0, -1)
         with torch.no_grad():
-            return Categorical(logits=logits).sample(torch.Size(sample_shape)) + 1
+            index: Tensor = Categorical(logits=logits).sample(torch.Size(sample_shape))
+        return index + 1

@@ -61,6 +61,7 @@ class EMABaseline(nn.Module):
         return baseline
 
     def extra_repr(self) -> str:
+        """Show the decay in the module's repr."""
         return f"decay={self.decay}"
 
 

@@ -50,11 +50,11 @@ from torch import Tensor
 
 from pact_core import _noise
 from pact_core._validation import (
+    check_closed_unit,
     check_halting_values,
     check_max_iterations,
     check_open_unit,
     check_positive,
-    check_closed_unit,
     check_unit_interval_left_closed,
     validate_args_enabled,
 )
@@ -161,7 +161,7 @@ class HaltingStream:
 
     @property
     def active(self) -> Tensor:
-        """bool ``[...]``: the elements that have not halted (they compute the next iteration)."""
+        """Bool ``[...]``: the elements that have not halted (they compute the next iteration)."""
         return self._active
 
     @property
@@ -340,7 +340,6 @@ class HaltingStream:
     ) -> Tensor:
         u = _noise.draw_uniform(self.batch_shape, values, self.generator, uniform)
         fired = _noise.bernoulli(values, is_logits, u)
-        halt_now = active & fired
         # log q(z) gains log h^l where the element halts and log(1 - h^l) where it goes on.
         if is_logits:
             log_term = torch.where(fired, F.logsigmoid(values), F.logsigmoid(-values))
@@ -383,7 +382,9 @@ class HaltingStream:
         going_on = active & ~halt_now
         remainder = self._remainder
         weight = torch.where(halt_now, remainder, torch.where(going_on, probs, zero))
-        self._ponder = self._ponder + active.to(probs.dtype) + torch.where(halt_now, remainder, zero)
+        self._ponder = (
+            self._ponder + active.to(probs.dtype) + torch.where(halt_now, remainder, zero)
+        )
         self._remainder = torch.where(going_on, remainder - probs, remainder)  # line 14
         self._cumulative = torch.where(active, cumulative, self._cumulative)
         return halt_now, weight
