@@ -1,0 +1,169 @@
+"""Cost of the streaming halting logic per ponder step, against the cell it wraps.
+
+``python -m pact_bench.halting`` times one recurrent cell step and, for every halting
+mode, the extra work an adaptive layer does per ponder step: the halting head, one
+:meth:`pact_core.HaltingStream.step` and the ``all_halted()`` check. The default shape is
+the published parity configuration (batch 128, 128 tanh units, 64 inputs + the
+first-step flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pact_bench.environment import describe_environment, resolve_device
+from pact_bench.latency import measure_latency
+from pact_core import HALTING_MODES, HaltingMode, HaltingStream
+
+__all__ = ["HaltingCost", "main", "measure_halting_cost"]
+
+CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
+
+
+@dataclass(frozen=True)
+class HaltingCost:
+    """Per-step times of one mode, in milliseconds."""
+
+    mode: str
+    cell_ms: float
+    halting_ms: float
+
+    @property
+    def overhead(self) -> float:
+        """Halting time as a fraction of the cell step."""
+        return self.halting_ms / self.cell_ms
+
+
+def measure_halting_cost(
+    *,
+    batch: int = 128,
+    inputs: int = 65,
+    hidden: int = 128,
+    cell: str = "rnn",
+    device: torch.device | str = "cpu",
+    threads: int | None = None,
+    min_run_time: float = 0.5,
+) -> list[HaltingCost]:
+    """Time a cell step and the halting work of each mode at one shape.
+
+    Raises:
+        ValueError: On an unknown cell or a non-positive size.
+    """
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
+    for name, value in (("batch", batch), ("inputs", inputs), ("hidden", hidden)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    device = torch.device(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    module = CELLS[cell](inputs, hidden).to(device)
+    head = nn.Linear(hidden, 1).to(device)
+    x = torch.randn(batch, inputs, device=device, generator=generator)
+    state = torch.randn(batch, hidden, device=device, generator=generator)
+
+    with torch.no_grad():
+        cell_time = measure_latency(
+            lambda: module(x, (state, state) if cell == "lstm" else state),
+            threads=threads,
+            min_run_time=min_run_time,
+        )
+        results = []
+        for mode in HALTING_MODES:
+            stream = _endless_stream(mode, batch, device, generator)
+
+            def halting_step(stream: HaltingStream = stream) -> None:
+                stream.step(state, logits=head(state).squeeze(-1))
+                stream.all_halted()
+
+            step_time = measure_latency(halting_step, threads=threads, min_run_time=min_run_time)
+            results.append(HaltingCost(mode, cell_time.median_ms, step_time.median_ms))
+    return results
+
+
+def _endless_stream(
+    mode: HaltingMode, batch: int, device: torch.device, generator: torch.Generator
+) -> HaltingStream:
+    # A cap no benchmark reaches, so every timed call is an ordinary (non-final) step.
+    return HaltingStream(
+        mode,
+        2**62,
+        (batch,),
+        device=device,
+        delta=0.01,
+        generator=generator,
+        validate_args=False,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pact_bench.halting", description=__doc__)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--inputs", type=int, default=65, help="input size incl. the step flag")
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--cell", choices=sorted(CELLS), default="rnn")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--min-run-time", type=float, default=0.5, help="seconds per timing")
+    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print a Markdown table beside the environment."""
+    args = _parser().parse_args(argv)
+    try:
+        device = resolve_device(args.device)
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
+        results = measure_halting_cost(
+            batch=args.batch,
+            inputs=args.inputs,
+            hidden=args.hidden,
+            cell=args.cell,
+            device=device,
+            min_run_time=args.min_run_time,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    environment = describe_environment(device)
+    print(f"# Halting cost per ponder step ({args.cell}, batch {args.batch}, hidden {args.hidden})")
+    print(f"\n{environment.summary()}\n")
+    print("| mode | cell step (ms) | halting head + step (ms) | overhead |")
+    print("|---|---|---|---|")
+    for result in results:
+        print(
+            f"| {result.mode} | {result.cell_ms:.4f} | {result.halting_ms:.4f} | "
+            f"{result.overhead:.0%} |"
+        )
+    if args.json is not None:
+        payload = {
+            "environment": environment.as_dict(),
+            "config": {
+                "batch": args.batch,
+                "inputs": args.inputs,
+                "hidden": args.hidden,
+                "cell": args.cell,
+                "dtype": str(torch.get_default_dtype()),
+            },
+            "results": [{**vars(r), "overhead": r.overhead} for r in results],
+        }
+        try:
+            args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        except OSError as error:
+            print(f"error: cannot write {args.json}: {error.strerror}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
