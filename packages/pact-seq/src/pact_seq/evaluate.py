@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from pickle import UnpicklingError
 
 import torch
 
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
         try:
             config, model = load_model(path, device)
-        except (OSError, RuntimeError, KeyError, ValueError) as error:
+        except (OSError, RuntimeError, KeyError, ValueError, EOFError, UnpicklingError) as error:
             raise ConfigError(f"cannot load checkpoint {path}: {error}") from error
         if args.mode is not None and not config.has_halting:
             raise ConfigError(f"the {config.model} model has no halting; omit --mode")

@@ -82,7 +82,7 @@ def train_step(
     output = model(batch.x, generator=generator)
     loss = training_loss(output, batch, task, tau=tau, baseline=baseline)
     optimizer.zero_grad(set_to_none=True)
-    loss.total.backward()  # type: ignore[no-untyped-call]
+    loss.total.backward()
     optimizer.step()
     return output, loss
 

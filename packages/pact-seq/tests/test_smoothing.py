@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from strategies import odd_windows, series
+
+from pact_seq.smoothing import savgol_filter, smoothing_window, steps_to_solve
+
+
+def direct_fit(y: np.ndarray, window: int, polyorder: int) -> np.ndarray:
+    """Reference: one np.polyfit per point, on its centred (or edge) window."""
+    n = len(y)
+    out = np.empty(n)
+    for i in range(n):
+        start = min(max(i - window // 2, 0), n - window)
+        positions = np.arange(start, start + window, dtype=float)
+        coefficients = np.polyfit(positions - i, y[start : start + window], polyorder)
+        out[i] = coefficients[-1]  # the fit evaluated at i
+    return out
+
+
+@given(values=series, window=odd_windows, polyorder=st.integers(0, 4))
+def test_savgol_matches_direct_polynomial_fit(
+    values: list[float], window: int, polyorder: int
+) -> None:
+    assume(window <= len(values) and polyorder < window)
+    y = np.asarray(values)
+    np.testing.assert_allclose(
+        savgol_filter(y, window, polyorder), direct_fit(y, window, polyorder), atol=1e-8
+    )
+
+
+def test_savgol_keeps_a_cubic_and_smooths_noise() -> None:
+    x = np.linspace(-2, 3, 101)
+    cubic = 0.5 * x**3 - x**2 + 2
+    np.testing.assert_allclose(savgol_filter(cubic, 71), cubic, atol=1e-9)
+    noisy = cubic + np.random.default_rng(0).normal(0, 0.1, x.shape)
+    assert np.abs(savgol_filter(noisy, 31) - cubic).mean() < np.abs(noisy - cubic).mean() / 2
+
+
+def test_savgol_window_one_is_identity() -> None:
+    y = np.array([3.0, -1.0, 2.0])
+    np.testing.assert_allclose(savgol_filter(y, 1, 0), y)
+
+
+@pytest.mark.parametrize(
+    ("window", "polyorder", "message"),
+    [(4, 3, "odd"), (7, 3, "exceed"), (3, 3, "polyorder")],
+)
+def test_savgol_rejects(window: int, polyorder: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        savgol_filter(np.zeros(5), window, polyorder)
+
+
+def test_smoothing_window() -> None:
+    assert smoothing_window(200) == 71
+    assert smoothing_window(71) == 71
+    assert smoothing_window(70) == 69
+    assert smoothing_window(6) == 5
+    assert smoothing_window(1) == 1
+    assert smoothing_window(0) == -1
+
+
+def test_steps_to_solve() -> None:
+    steps = [1000 * (i + 1) for i in range(150)]
+    acc = [min(1.0, 0.5 + 0.005 * i) for i in range(150)]  # reaches 0.98 at i = 96
+    solved = steps_to_solve(steps, acc)
+    assert solved is not None
+    assert 97_000 <= solved <= 105_000  # a cubic over 71 points rounds the kink off
+    assert steps_to_solve(steps, [0.9] * 150) is None
+    assert steps_to_solve([], []) is None
+    assert steps_to_solve([1000, 2000], [0.99, 1.0]) == 1000
+    with pytest.raises(ValueError, match="accuracies"):
+        steps_to_solve([1], [])
+
+
+def test_steps_to_solve_ignores_single_spikes() -> None:
+    steps = [1000 * (i + 1) for i in range(100)]
+    acc = [0.6] * 100
+    acc[40] = 1.0
+    assert steps_to_solve(steps, acc) is None
