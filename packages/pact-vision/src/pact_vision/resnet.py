@@ -240,6 +240,7 @@ class AdaptiveResNet(nn.Module):
         self.units_per_block = units_per_block
         self.num_classes = num_classes
         self.in_channels = in_channels
+        self.widths = widths
         self.halting = halting
         self.stem = conv3x3(in_channels, widths[0])
         blocks = []

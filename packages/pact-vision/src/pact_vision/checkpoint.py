@@ -1,0 +1,140 @@
+"""Checkpoints: atomic writes, model configuration, and dense-to-adaptive loading.
+
+A checkpoint is a ``torch.save``'d dict of tensors and plain Python values, loadable
+with ``weights_only=True``. It holds at least ``"model"`` (a state dict) and
+``"model_config"`` (the keyword arguments that rebuild the model).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from pact_vision.resnet import AdaptiveResNet, check_mode
+
+__all__ = [
+    "CheckpointError",
+    "build_model",
+    "load_backbone",
+    "load_checkpoint",
+    "model_config",
+    "save_checkpoint",
+]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not fit the model; one-line message."""
+
+
+def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically: a temporary file, then ``os.replace``.
+
+    A reader never sees a half-written file, even if the writer is killed.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            torch.save(dict(payload), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint onto the CPU.
+
+    Raises:
+        CheckpointError: If the file is missing or not a pact-vision checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or "model" not in payload or "model_config" not in payload:
+        raise CheckpointError(f"{path} is not a pact-vision checkpoint (no model/model_config)")
+    return payload
+
+
+def model_config(model: AdaptiveResNet) -> dict[str, Any]:
+    """The keyword arguments that rebuild ``model`` with :func:`build_model`."""
+    return {
+        "units_per_block": model.units_per_block,
+        "num_classes": model.num_classes,
+        "in_channels": model.in_channels,
+        "widths": list(model.widths),
+        "halting": model.halting,
+        "mode": model.mode,
+        "group": model.group,
+        "temperature": model.temperature,
+        "delta": model.delta,
+        "eps": model.eps,
+        "threshold": model.threshold,
+    }
+
+
+def build_model(config: Mapping[str, Any]) -> AdaptiveResNet:
+    """Rebuild a model from :func:`model_config`'s dict (weights not loaded)."""
+    try:
+        widths = tuple(int(w) for w in config["widths"])
+        return AdaptiveResNet(
+            int(config["units_per_block"]),
+            num_classes=int(config["num_classes"]),
+            in_channels=int(config["in_channels"]),
+            widths=(widths[0], widths[1], widths[2]),
+            halting=bool(config["halting"]),
+            mode=check_mode(str(config["mode"])),
+            group=int(config["group"]),
+            temperature=float(config["temperature"]),
+            delta=float(config["delta"]),
+            eps=float(config["eps"]),
+            threshold=float(config["threshold"]),
+        )
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"bad model_config in checkpoint: {exc}") from None
+
+
+def _is_head(key: str) -> bool:
+    return ".heads." in key
+
+
+def load_backbone(model: AdaptiveResNet, state_dict: Mapping[str, Tensor]) -> list[str]:
+    """Load every weight but the halting heads, which keep their new initialisation.
+
+    This is how a pretrained dense ResNet starts a PSACT or SACT model (PACT
+    supplement B): the heads start at bias -3 whether or not the checkpoint has heads.
+
+    Returns:
+        The head parameter names left as they were.
+
+    Raises:
+        CheckpointError: If a non-head weight is missing, unexpected or mis-shaped.
+    """
+    backbone = {k: v for k, v in state_dict.items() if not _is_head(k)}
+    own = model.state_dict()
+    missing = sorted(k for k in own if not _is_head(k) and k not in backbone)
+    unexpected = sorted(k for k in backbone if k not in own)
+    if missing or unexpected:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise CheckpointError(f"checkpoint does not fit the model: {detail}")
+    for key, value in backbone.items():
+        if own[key].shape != value.shape:
+            raise CheckpointError(
+                f"checkpoint does not fit the model: {key} has shape {tuple(value.shape)}, "
+                f"expected {tuple(own[key].shape)}"
+            )
+    model.load_state_dict(backbone, strict=False)
+    return sorted(k for k in own if _is_head(k))

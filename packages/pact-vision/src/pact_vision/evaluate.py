@@ -1,0 +1,187 @@
+r"""Evaluate a checkpoint in several modes: test accuracy and mean FLOPs per image.
+
+Usage::
+
+    python -m pact_vision.evaluate --checkpoint runs/psact/checkpoint.pt \\
+        --modes relaxed,discrete,thresholded
+
+Every mode runs with the same weights, so a SACT checkpoint can be evaluated as
+thresholded PSACT (the paper's fig. 8 check). Prints a table and, with ``--json``,
+writes the numbers as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from pact_vision.augment import standardize
+from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
+from pact_vision.cli import OneLineParser, fail, resolve_device
+from pact_vision.datasets import DATASETS, DataError, ImageSet, load_dataset
+from pact_vision.resnet import MODES, AdaptiveResNet, Mode, check_mode
+
+__all__ = ["EvalResult", "evaluate_model", "main"]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Test metrics of one mode.
+
+    Attributes:
+        mode: The mode evaluated.
+        accuracy: Top-1 accuracy in ``[0, 1]``.
+        loss: Mean cross-entropy.
+        mean_flops: Mean FLOPs per image needed by the active masks.
+        units_per_block: Mean units executed per position, per block.
+        cost: Mean of ``sum_k N_k`` (PSACT) or of the summed ponder costs (SACT).
+        images: Number of images evaluated.
+    """
+
+    mode: str
+    accuracy: float
+    loss: float
+    mean_flops: float
+    units_per_block: list[float]
+    cost: float
+    images: int
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: AdaptiveResNet,
+    data: ImageSet,
+    mode: Mode,
+    *,
+    batch_size: int = 500,
+    device: torch.device | None = None,
+    generator_seed: int = 0,
+) -> EvalResult:
+    """Evaluate ``model`` in ``mode`` on ``data`` (standardised, no augmentation).
+
+    The model is put in eval mode and its mode is restored afterwards. Discrete and
+    relaxed modes sample; ``generator_seed`` seeds the global RNG for reproducibility.
+    """
+    device = device if device is not None else next(model.parameters()).device
+    previous_mode, was_training = model.mode, model.training
+    model.mode = mode
+    model.eval()
+    torch.manual_seed(generator_seed)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    loss = torch.zeros((), dtype=torch.float64, device=device)
+    flops = torch.zeros((), dtype=torch.float64, device=device)
+    cost = torch.zeros((), dtype=torch.float64, device=device)
+    units: Tensor | None = None
+    try:
+        for start in range(0, len(data), batch_size):
+            images = data.images[start : start + batch_size].to(device)
+            labels = data.labels[start : start + batch_size].to(device)
+            out = model(standardize(images))
+            logits = out.logits.float()
+            correct += (logits.argmax(dim=1) == labels).sum()
+            loss += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").double()
+            flops += out.flops.double().sum()
+            cost += out.cost.double().sum()
+            batch_units = out.units_executed.double().sum(dim=0)
+            units = batch_units if units is None else units + batch_units
+    finally:
+        model.mode = previous_mode
+        model.train(was_training)
+    count = max(len(data), 1)
+    return EvalResult(
+        mode=mode,
+        accuracy=float(correct) / count,
+        loss=float(loss) / count,
+        mean_flops=float(flops) / count,
+        units_per_block=[float(u) / count for u in units] if units is not None else [],
+        cost=float(cost) / count,
+        images=len(data),
+    )
+
+
+def _parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog="python -m pact_vision.evaluate",
+        description="Test accuracy and mean FLOPs of a checkpoint in several modes.",
+    )
+    parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint .pt file")
+    parser.add_argument(
+        "--modes",
+        default=None,
+        help=f"comma-separated modes from {','.join(MODES)} (default: all the model has)",
+    )
+    parser.add_argument("--data", choices=DATASETS, help="data set (default: the training one)")
+    parser.add_argument("--data-dir", type=Path, help="data directory (default: the training one)")
+    parser.add_argument("--limit", type=int, default=0, help="evaluate the first N test images")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the sampling modes")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.limit < 0:
+        parser.error(f"--limit must be >= 0, got {args.limit}")
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        payload = load_checkpoint(args.checkpoint)
+        model = build_model(payload["model_config"])
+        model.load_state_dict(payload["model"])
+        available: Sequence[Mode] = MODES if model.halting else ("dense",)
+        modes = [check_mode(m.strip()) for m in args.modes.split(",")] if args.modes else available
+        for mode in modes:
+            if mode not in available:
+                parser.error(f"mode {mode!r} needs halting heads; {args.checkpoint} has none")
+        train_args = payload.get("train_config", {})
+        name = args.data or train_args.get("data", "cifar10")
+        root = args.data_dir or train_args.get("data_dir")
+        test = load_dataset(name, root).test
+    except ValueError as exc:
+        parser.error(str(exc))
+    except (CheckpointError, DataError) as exc:
+        return fail(parser.prog, str(exc))
+    if args.limit:
+        test = ImageSet(test.images[: args.limit], test.labels[: args.limit])
+    model = model.to(device)
+    results = [
+        evaluate_model(
+            model, test, mode, batch_size=args.batch_size, device=device, generator_seed=args.seed
+        )
+        for mode in modes
+    ]
+    print(f"{'mode':<12} {'accuracy':>9} {'MFLOPs':>9} {'cost':>7}  units per block")
+    for r in results:
+        units = " ".join(f"{u:.2f}" for u in r.units_per_block)
+        print(
+            f"{r.mode:<12} {100 * r.accuracy:>8.2f}% {r.mean_flops / 1e6:>9.2f} "
+            f"{r.cost:>7.3f}  {units}"
+        )
+    if args.json:
+        report = {
+            "checkpoint": str(args.checkpoint),
+            "step": payload.get("step"),
+            "results": [asdict(r) for r in results],
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

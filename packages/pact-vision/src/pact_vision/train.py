@@ -1,0 +1,495 @@
+r"""Train a dense ResNet, SACT or PSACT on CIFAR-10 or Fashion-MNIST.
+
+Usage::
+
+    python -m pact_vision.train --arch resnet32 --mode relaxed --tau 0.01 \\
+        --data cifar10 --data-dir data --init runs/dense/checkpoint.pt --out runs/psact
+
+Modes: ``dense`` (plain ResNet), ``act`` (SACT with ponder cost), ``relaxed`` (PSACT,
+eq. 27) and ``pact-reinforce`` (discrete PSACT with REINFORCE and an EMA baseline,
+eq. 26). The schedule is the paper's (supplement B): batch 128, SGD with momentum 0.9
+and weight decay 2e-4, learning rate 0.1 divided by 10 at 60%, 75% and 90% of
+``--steps``; REINFORCE uses Adam with learning rate 1e-3 and the same decay. Data stay
+on the device as one uint8 tensor and are augmented there a batch at a time.
+
+Data-parallel training runs under ``torchrun`` (NCCL on GPUs, gloo on CPUs); the global
+batch is split across processes. Rank 0 shows a progress bar on stderr, appends JSON
+lines to ``OUT/log.jsonl`` and writes ``OUT/checkpoint.pt`` atomically; ``--resume``
+continues from it (model, optimizer, RNG states and step). Nothing in the step loop
+reads a tensor on the host except at ``--log-every`` intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pact_core import EMABaseline, reinforce_loss
+from pact_vision.augment import augment
+from pact_vision.checkpoint import (
+    CheckpointError,
+    load_backbone,
+    load_checkpoint,
+    model_config,
+    save_checkpoint,
+)
+from pact_vision.cli import OneLineParser, fail, resolve_device
+from pact_vision.datasets import DATASETS, DataError, DatasetName, ImageSet, load_dataset
+from pact_vision.distributed import Runtime, setup_runtime
+from pact_vision.evaluate import evaluate_model
+from pact_vision.grouping import GROUP_SIZES
+from pact_vision.progress import JsonlLog, ProgressBar
+from pact_vision.resnet import AdaptiveResNet, Mode, resnet, units_per_block
+from pact_vision.schedule import BatchSampler, learning_rate
+
+__all__ = ["TRAIN_MODES", "TrainConfig", "TrainMode", "TrainResult", "main", "run"]
+
+TrainMode = Literal["dense", "act", "relaxed", "pact-reinforce"]
+TRAIN_MODES: tuple[TrainMode, ...] = get_args(TrainMode)
+_MODEL_MODE: dict[TrainMode, Mode] = {
+    "dense": "dense",
+    "act": "act",
+    "relaxed": "relaxed",
+    "pact-reinforce": "discrete",
+}
+# PSACT is trained relaxed and evaluated discrete (PACT sec. 6).
+_EVAL_MODE: dict[TrainMode, Mode] = {
+    "dense": "dense",
+    "act": "act",
+    "relaxed": "discrete",
+    "pact-reinforce": "discrete",
+}
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "log.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; saved in its checkpoints."""
+
+    arch: str = "resnet32"
+    mode: TrainMode = "dense"
+    tau: float = 0.0
+    data: DatasetName = "cifar10"
+    data_dir: str | None = None
+    download: bool = False
+    out: str = "runs/default"
+    steps: int = 100_000
+    batch_size: int = 128
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 2e-4
+    init: str | None = None
+    resume: bool = False
+    device: str = "auto"
+    amp: str = "auto"
+    channels_last: str = "auto"
+    group: int = 1
+    temperature: float = 2.0 / 3.0
+    delta: float = 0.01
+    baseline_decay: float = 0.99
+    seed: int = 0
+    log_every: int = 100
+    checkpoint_every: int = 1000
+    eval_every: int = 0
+    eval_limit: int = 0
+    train_limit: int = 0
+    stop_at: int = 0
+    progress: bool = True
+
+    @property
+    def base_lr(self) -> float:
+        """The initial learning rate: ``--lr``, else 0.1 (SGD) or 1e-3 (Adam, REINFORCE)."""
+        if self.lr is not None:
+            return self.lr
+        return 1e-3 if self.mode == "pact-reinforce" else 0.1
+
+    def check(self) -> None:
+        """Raise ``ValueError`` with a one-line message for an invalid setting."""
+        units_per_block(self.arch)
+        resolve_device(self.device)
+        if self.mode not in TRAIN_MODES:
+            raise ValueError(f"mode must be one of {', '.join(TRAIN_MODES)}, got {self.mode!r}")
+        if self.data not in DATASETS:
+            raise ValueError(f"data must be one of {', '.join(DATASETS)}, got {self.data!r}")
+        if self.group not in GROUP_SIZES:
+            raise ValueError(f"--group must be one of {GROUP_SIZES}, got {self.group}")
+        positive = {
+            "--steps": self.steps,
+            "--batch-size": self.batch_size,
+            "--log-every": self.log_every,
+            "--checkpoint-every": self.checkpoint_every,
+            "--temperature": self.temperature,
+        }
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        nonnegative = {
+            "--tau": self.tau,
+            "--weight-decay": self.weight_decay,
+            "--eval-every": self.eval_every,
+            "--eval-limit": self.eval_limit,
+            "--train-limit": self.train_limit,
+            "--stop-at": self.stop_at,
+        }
+        for name, value in nonnegative.items():
+            if not value >= 0 or math.isinf(value):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if not 0 <= self.delta < 1:
+            raise ValueError(f"--delta must lie in [0, 1), got {self.delta}")
+        if not 0 <= self.baseline_decay < 1:
+            raise ValueError(f"--baseline-decay must lie in [0, 1), got {self.baseline_decay}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"--lr must be > 0, got {self.lr}")
+        if self.init is not None and self.mode == "dense":
+            raise ValueError("--init loads a dense ResNet into a SACT/PSACT model; not for dense")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`run` returns: the trained (unwrapped) model and the last metrics."""
+
+    model: AdaptiveResNet
+    step: int
+    metrics: dict[str, float]
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on convolution and linear weights only, as TF's L2 regularisers."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    rest = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    groups = _param_groups(model, config.weight_decay)
+    if config.mode == "pact-reinforce":
+        return torch.optim.Adam(groups, lr=config.base_lr)
+    return torch.optim.SGD(groups, lr=config.base_lr, momentum=config.momentum)
+
+
+def _rng_state(runtime: Runtime, generator: torch.Generator) -> dict[str, Tensor]:
+    state = {"cpu": torch.get_rng_state(), "augment": generator.get_state()}
+    if runtime.device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(runtime.device)
+    return state
+
+
+def _set_rng_state(runtime: Runtime, generator: torch.Generator, state: dict[str, Tensor]) -> None:
+    torch.set_rng_state(state["cpu"])
+    generator.set_state(state["augment"])
+    if runtime.device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], runtime.device)
+
+
+def _seed(runtime: Runtime, seed: int) -> torch.Generator:
+    """Seed this rank's noise (global RNG) and augmentation generator; ranks differ."""
+    torch.manual_seed(seed * 7919 + 104_729 * (runtime.rank + 1))
+    generator = torch.Generator(device=runtime.device)
+    generator.manual_seed(seed * 7919 + runtime.rank)
+    return generator
+
+
+def _gather_rng(runtime: Runtime, state: dict[str, Tensor]) -> list[dict[str, Tensor]]:
+    if not runtime.distributed:
+        return [state]
+    gathered: list[Any] = [None] * runtime.world_size
+    dist.all_gather_object(gathered, {k: v.cpu() for k, v in state.items()})
+    return gathered
+
+
+def _load_data(config: TrainConfig, runtime: Runtime) -> tuple[ImageSet, ImageSet, int, int]:
+    splits = load_dataset(config.data, config.data_dir, download=config.download)
+    train = splits.train
+    if config.train_limit:
+        train = ImageSet(train.images[: config.train_limit], train.labels[: config.train_limit])
+    test = splits.test
+    if config.eval_limit:
+        test = ImageSet(test.images[: config.eval_limit], test.labels[: config.eval_limit])
+    return train.to(runtime.device), test, splits.image_shape[0], len(splits.classes)
+
+
+def _build(config: TrainConfig, in_channels: int, num_classes: int) -> AdaptiveResNet:
+    torch.manual_seed(config.seed)  # identical initial weights on every rank
+    model = resnet(
+        units_per_block(config.arch),
+        num_classes=num_classes,
+        in_channels=in_channels,
+        halting=config.mode != "dense",
+        mode=_MODEL_MODE[config.mode],
+        group=config.group,
+        temperature=config.temperature,
+        delta=config.delta,
+    )
+    if config.init is not None:
+        load_backbone(model, load_checkpoint(config.init)["model"])
+    return model
+
+
+def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> None:
+    for key in ("arch", "mode", "data", "group", "batch_size"):
+        if saved.get(key) != getattr(config, key):
+            raise CheckpointError(
+                f"cannot resume from {path}: it was trained with {key}={saved.get(key)!r}, "
+                f"not {getattr(config, key)!r}"
+            )
+
+
+def run(config: TrainConfig) -> TrainResult:
+    """Train as ``config`` says; under ``torchrun``, one call per process.
+
+    Raises:
+        ValueError: On an invalid configuration or device.
+        DataError: If the data set is missing or corrupt.
+        CheckpointError: If ``--init`` or ``--resume`` cannot be loaded.
+    """
+    config.check()
+    runtime = setup_runtime(config.device, config.amp, config.channels_last)
+    try:
+        return _train(config, runtime)
+    finally:
+        runtime.shutdown()
+
+
+def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
+    out = Path(config.out)
+    checkpoint_path = out / CHECKPOINT_NAME
+    train, test, in_channels, num_classes = _load_data(config, runtime)
+    sampler = BatchSampler(
+        len(train), config.batch_size, config.seed, runtime.rank, runtime.world_size
+    )
+    model = runtime.prepare(_build(config, in_channels, num_classes))
+    network = runtime.wrap(model)
+    optimizer = _optimizer(config, model)
+    scaler = runtime.grad_scaler()
+    baseline = EMABaseline(config.baseline_decay).to(runtime.device)
+    generator = _seed(runtime, config.seed)
+    step = 0
+    if config.resume and checkpoint_path.exists():
+        payload = load_checkpoint(checkpoint_path)
+        _check_resumable(config, payload.get("train_config", {}), checkpoint_path)
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scaler.load_state_dict(payload["scaler"])
+        baseline.load_state_dict(payload["baseline"])
+        step = int(payload["step"])
+        states = payload["rng"]
+        if len(states) == runtime.world_size:
+            _set_rng_state(runtime, generator, states[runtime.rank])
+        else:  # another world size: fresh, step-dependent seeds
+            generator = _seed(runtime, config.seed + step)
+    log = JsonlLog(out / LOG_NAME, enabled=runtime.is_main)
+    progress = ProgressBar(config.steps, step, enabled=runtime.is_main and config.progress)
+    if step == 0:
+        log.write({"event": "start", "config": asdict(config), "world_size": runtime.world_size})
+    else:
+        log.write({"event": "resume", "step": step})
+
+    zero = torch.zeros((), dtype=torch.float64, device=runtime.device)
+    sums = {"loss": zero.clone(), "ce": zero.clone(), "cost": zero.clone(), "correct": zero.clone()}
+    sums["flops"] = zero.clone()
+    sums["images"] = zero.clone()
+    window = 0
+    last_time = time.monotonic()
+    metrics: dict[str, float] = {}
+    model.train()
+    while step < config.steps:
+        lr = learning_rate(step, config.steps, config.base_lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        index = sampler.indices(step).to(runtime.device)
+        x = augment(train.images[index], generator)
+        y = train.labels[index]
+        if runtime.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with runtime.autocast():
+            out_ = network(x)
+        ce = F.cross_entropy(out_.logits.float(), y, reduction="none")
+        loss = ce.mean()
+        cost = out_.cost.float()
+        if config.mode != "dense":
+            loss = loss + config.tau * cost.mean()  # sum_k tau * mean N_k (eq. 27)
+        if config.mode == "pact-reinforce":
+            reward = -ce.detach()  # log p(y | z, x)
+            assert out_.log_prob is not None
+            surrogate = reinforce_loss(out_.log_prob, reward, baseline(reward))
+            loss = loss + surrogate.mean()  # eq. 26
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        step += 1
+
+        with torch.no_grad():
+            sums["loss"] += loss.detach().double()
+            sums["ce"] += ce.detach().double().sum()
+            sums["cost"] += cost.detach().double().sum()
+            sums["correct"] += (out_.logits.argmax(dim=1) == y).double().sum()
+            sums["flops"] += out_.flops.double().sum()
+            sums["images"] += y.shape[0]
+        window += 1
+        progress.update(step)
+
+        if step % config.log_every == 0 or step == config.steps:
+            metrics = _log_metrics(runtime, sums, window, step, lr, last_time)
+            log.write({"event": "train", **metrics})
+            progress.update(step, {k: metrics[k] for k in ("loss", "accuracy", "mflops")})
+            for value in sums.values():
+                value.zero_()
+            window, last_time = 0, time.monotonic()
+        if step == config.steps and runtime.distributed:
+            for buffer in model.buffers():  # BN statistics of rank 0 everywhere
+                dist.broadcast(buffer, 0)
+        stopping = step == config.stop_at
+        if step % config.checkpoint_every == 0 or step == config.steps or stopping:
+            rng = _gather_rng(runtime, _rng_state(runtime, generator))
+            if runtime.is_main:
+                save_checkpoint(
+                    checkpoint_path,
+                    {
+                        "model": model.state_dict(),
+                        "model_config": model_config(model),
+                        "train_config": asdict(config),
+                        "optimizer": optimizer.state_dict(),
+                        "scaler": scaler.state_dict(),
+                        "baseline": baseline.state_dict(),
+                        "step": step,
+                        "rng": rng,
+                    },
+                )
+        if runtime.is_main and (
+            (config.eval_every and step % config.eval_every == 0) or step == config.steps
+        ):
+            eval_mode = _EVAL_MODE[config.mode]
+            with torch.random.fork_rng(devices=_rng_devices(runtime)):
+                result = evaluate_model(model, test, eval_mode, device=runtime.device)
+            log.write(
+                {
+                    "event": "eval",
+                    "step": step,
+                    "mode": eval_mode,
+                    "test_accuracy": result.accuracy,
+                    "test_loss": result.loss,
+                    "test_mflops": result.mean_flops / 1e6,
+                    "units_per_block": result.units_per_block,
+                }
+            )
+            metrics["test_accuracy"] = result.accuracy
+        if stopping:
+            log.write({"event": "stop", "step": step})
+            break
+    progress.close()
+    return TrainResult(model, step, metrics)
+
+
+def _rng_devices(runtime: Runtime) -> list[int]:
+    if runtime.device.type != "cuda":
+        return []
+    return [runtime.device.index if runtime.device.index is not None else 0]
+
+
+def _log_metrics(
+    runtime: Runtime, sums: dict[str, Tensor], steps: int, step: int, lr: float, since: float
+) -> dict[str, float]:
+    """Reduce the running sums of the last ``steps`` steps over ranks; one host sync.
+
+    ``sums["loss"]`` holds one batch-mean loss per step (and rank); the other sums hold
+    one value per image.
+    """
+    keys = sorted(sums)
+    packed = torch.stack([sums[k] for k in keys])
+    if runtime.distributed:
+        dist.all_reduce(packed)
+    values = dict(zip(keys, packed.tolist(), strict=True))
+    images = max(values.pop("images"), 1.0)
+    elapsed = max(time.monotonic() - since, 1e-9)
+    return {
+        "step": float(step),
+        "lr": lr,
+        "loss": values["loss"] / max(steps * runtime.world_size, 1),
+        "ce": values["ce"] / images,
+        "cost": values["cost"] / images,
+        "accuracy": values["correct"] / images,
+        "mflops": values["flops"] / images / 1e6,
+        "images_per_s": images / elapsed,
+    }
+
+
+def _parser() -> OneLineParser:
+    defaults = TrainConfig()
+    parser = OneLineParser(
+        prog="python -m pact_vision.train",
+        description="Train a dense ResNet, SACT or PSACT (relaxed or REINFORCE).",
+    )
+    add = parser.add_argument
+    add("--arch", default=defaults.arch, help="resnet<6n+2>: resnet32, resnet110, ...")
+    add("--mode", default=defaults.mode, choices=TRAIN_MODES)
+    add("--tau", type=float, default=defaults.tau, help="computation time penalty")
+    add("--data", default=defaults.data, choices=DATASETS)
+    add("--data-dir", default=None, help="data directory (Fashion-MNIST: Debian's by default)")
+    add("--download", action="store_true", help="fetch CIFAR-10 with torchvision")
+    add("--out", default=defaults.out, help="output directory (checkpoint, log.jsonl)")
+    add("--steps", type=int, default=defaults.steps)
+    add("--batch-size", type=int, default=defaults.batch_size, help="global batch size")
+    add("--lr", type=float, default=None, help="initial learning rate (0.1 SGD, 1e-3 Adam)")
+    add("--momentum", type=float, default=defaults.momentum)
+    add("--weight-decay", type=float, default=defaults.weight_decay)
+    add("--init", default=None, help="dense checkpoint to start SACT/PSACT from")
+    add("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
+    add("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
+    add("--amp", default=defaults.amp, choices=("auto", "on", "off"))
+    add("--channels-last", default=defaults.channels_last, choices=("auto", "on", "off"))
+    add("--group", type=int, default=defaults.group, help="halting patch side: 1, 2, 4, 8")
+    add("--temperature", type=float, default=defaults.temperature, help="relaxation lambda")
+    add("--delta", type=float, default=defaults.delta, help="stick clipping threshold")
+    add("--baseline-decay", type=float, default=defaults.baseline_decay)
+    add("--seed", type=int, default=defaults.seed)
+    add("--log-every", type=int, default=defaults.log_every)
+    add("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    add("--eval-every", type=int, default=defaults.eval_every, help="0: only at the end")
+    add("--eval-limit", type=int, default=0, help="evaluate on the first N test images")
+    add("--train-limit", type=int, default=0, help="train on the first N training images")
+    add("--stop-at", type=int, default=0, help="stop with a checkpoint after this step")
+    add("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None) -> TrainConfig:
+    """Parse command-line arguments into a checked :class:`TrainConfig` (exits on errors)."""
+    parser = _parser()
+    args = vars(parser.parse_args(argv))
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in args.items() if k in names})
+    try:
+        config.check()
+    except ValueError as exc:
+        parser.error(str(exc))
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    config = parse_config(argv)
+    prog = "python -m pact_vision.train"
+    try:
+        run(config)
+    except ValueError as exc:
+        return fail(prog, str(exc))
+    except (DataError, CheckpointError) as exc:
+        return fail(prog, str(exc))
+    except KeyboardInterrupt:
+        return fail(prog, f"interrupted; continue with --resume --out {config.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import tiny_model
+
+from pact_vision import resnet
+from pact_vision.checkpoint import (
+    CheckpointError,
+    build_model,
+    load_backbone,
+    load_checkpoint,
+    model_config,
+    save_checkpoint,
+)
+
+
+def test_save_is_atomic_and_round_trips(tmp_path: Path) -> None:
+    model = tiny_model("relaxed", n=2, group=2)
+    path = tmp_path / "sub" / "c.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "model_config": model_config(model)})
+    assert [p.name for p in path.parent.iterdir()] == ["c.pt"]  # no temporary left
+    payload = load_checkpoint(path)
+    rebuilt = build_model(payload["model_config"])
+    rebuilt.load_state_dict(payload["model"])
+    assert rebuilt.mode == "relaxed"
+    assert rebuilt.group == 2
+    x = torch.randn(2, 3, 8, 8)
+    model.eval()
+    rebuilt.eval()
+    model.mode = rebuilt.mode = "thresholded"
+    torch.testing.assert_close(model(x).logits, rebuilt(x).logits)
+
+
+def test_failed_save_leaves_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"model": {}, "model_config": {}, "step": 1})
+
+    class Unpicklable:
+        def __reduce__(self) -> str:
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        save_checkpoint(path, {"model": {}, "model_config": {}, "bad": Unpicklable()})
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_dense_checkpoint_loads_into_psact_and_leaves_heads_new() -> None:
+    torch.manual_seed(5)
+    dense = resnet(2, widths=(4, 8, 8), halting=False)
+    with torch.no_grad():
+        for p in dense.parameters():
+            p.add_(1.0)  # differ from any fresh initialisation
+    psact = resnet(2, widths=(4, 8, 8), mode="relaxed")
+    left = load_backbone(psact, dense.state_dict())
+    assert left
+    assert all(".heads." in k for k in left)
+    own = psact.state_dict()
+    for key, value in dense.state_dict().items():
+        assert torch.equal(own[key], value)
+    for head in psact.stages[0].halting_heads:
+        assert torch.all(head.bias == -3.0)
+        assert torch.all(head.local.weight == 0)
+
+
+def test_backbone_that_does_not_fit_is_reported() -> None:
+    small = resnet(2, widths=(4, 8, 8), halting=False)
+    other_depth = resnet(3, widths=(4, 8, 8))
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_backbone(other_depth, small.state_dict())
+    other_width = resnet(2, widths=(4, 8, 16))
+    with pytest.raises(CheckpointError, match="shape"):
+        load_backbone(other_width, small.state_dict())
+
+
+def test_missing_or_foreign_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "none.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a pact-vision checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
