@@ -20,7 +20,7 @@ Example::
 """
 
 from pact_seq.addition import AdditionTask
-from pact_seq.evaluate import Evaluation, evaluate
+from pact_seq.evaluate import Evaluation
 from pact_seq.layer import CELL_TYPES, MODES, AdaptiveRecurrent, CellType, Mode, RecurrentOutput
 from pact_seq.model import ModelOutput, SequenceModel, addition_model, parity_model
 from pact_seq.objective import Loss, training_loss
@@ -46,7 +46,6 @@ __all__ = [
     "SequenceModel",
     "Task",
     "addition_model",
-    "evaluate",
     "parity_model",
     "savgol_filter",
     "steps_to_solve",
