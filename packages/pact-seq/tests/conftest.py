@@ -1,10 +1,12 @@
-"""Shared test setup: Hypothesis profiles, one torch thread, and ``slow`` tests off by default."""
+"""Shared test setup: Hypothesis profiles and one torch thread.
+
+Tests marked ``slow`` are deselected by the root configuration (``-m "not slow"``).
+"""
 
 from __future__ import annotations
 
 import os
 
-import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
@@ -15,13 +17,3 @@ settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 torch.set_num_threads(1)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip ``@pytest.mark.slow`` tests unless a ``-m`` expression asks for markers."""
-    if config.getoption("markexpr"):
-        return
-    skip = pytest.mark.skip(reason="slow; run with -m slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
