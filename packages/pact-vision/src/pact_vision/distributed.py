@@ -1,9 +1,10 @@
 """Data-parallel runtime: ``torchrun`` environment, process group, device and precision.
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) the process group uses NCCL on CUDA and gloo on
-the CPU; a plain ``python -m`` run is a world of one. AMP (float16 with a gradient
-scaler) and ``channels_last`` are on by default on CUDA only; they can be forced on the
-CPU (bfloat16 autocast), which is how the tests exercise the CUDA code paths.
+the CPU; a plain ``python -m`` run is a world of one. AMP (bfloat16 autocast, or
+float16 with a gradient scaler on GPUs without bfloat16) and ``channels_last`` are on by
+default on CUDA only; they can be forced on the CPU, which is how the tests exercise the
+CUDA code paths.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Runtime:
         device: The training device.
         rank: Global rank (0 for a single process).
         world_size: Number of processes.
-        amp: Mixed precision on (float16 on CUDA, bfloat16 on the CPU).
+        amp: Mixed precision on (bfloat16, or float16 with a scaler on older GPUs).
         channels_last: Use the ``channels_last`` memory format.
     """
 
@@ -54,8 +55,14 @@ class Runtime:
 
     @property
     def amp_dtype(self) -> torch.dtype:
-        """The autocast dtype: float16 on CUDA, bfloat16 on the CPU."""
-        return torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        """The autocast dtype: bfloat16 where supported, else float16 (older GPUs).
+
+        bfloat16 needs no gradient scaler; float16's scaler reads ``found_inf`` on the
+        host in every ``step``, the one sync per step that AMP on an old GPU costs.
+        """
+        if self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return torch.float16
+        return torch.bfloat16
 
     def autocast(self) -> AbstractContextManager[None]:
         """The autocast context for forward passes (a no-op when AMP is off)."""

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from pact_vision.augment import standardize
@@ -66,30 +67,33 @@ def evaluate_model(
     """Evaluate ``model`` in ``mode`` on ``data`` (standardised, no augmentation).
 
     The model is put in eval mode and its mode is restored afterwards. Discrete and
-    relaxed modes sample; ``generator_seed`` seeds the global RNG for reproducibility.
+    relaxed modes sample from the global RNG, seeded with ``generator_seed`` inside a
+    forked RNG state, so the caller's random stream is left as it was.
     """
     device = device if device is not None else next(model.parameters()).device
     previous_mode, was_training = model.mode, model.training
     model.mode = mode
     model.eval()
-    torch.manual_seed(generator_seed)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     loss = torch.zeros((), dtype=torch.float64, device=device)
     flops = torch.zeros((), dtype=torch.float64, device=device)
     cost = torch.zeros((), dtype=torch.float64, device=device)
     units: Tensor | None = None
+    devices = [device.index or 0] if device.type == "cuda" else []
     try:
-        for start in range(0, len(data), batch_size):
-            images = data.images[start : start + batch_size].to(device)
-            labels = data.labels[start : start + batch_size].to(device)
-            out = model(standardize(images))
-            logits = out.logits.float()
-            correct += (logits.argmax(dim=1) == labels).sum()
-            loss += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").double()
-            flops += out.flops.double().sum()
-            cost += out.cost.double().sum()
-            batch_units = out.units_executed.double().sum(dim=0)
-            units = batch_units if units is None else units + batch_units
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(generator_seed)
+            for start in range(0, len(data), batch_size):
+                images = data.images[start : start + batch_size].to(device)
+                labels = data.labels[start : start + batch_size].to(device)
+                out = model(standardize(images))
+                logits = out.logits.float()
+                correct += (logits.argmax(dim=1) == labels).sum()
+                loss += F.cross_entropy(logits, labels, reduction="sum").double()
+                flops += out.flops.double().sum()
+                cost += out.cost.double().sum()
+                batch_units = out.units_executed.double().sum(dim=0)
+                units = batch_units if units is None else units + batch_units
     finally:
         model.mode = previous_mode
         model.train(was_training)

@@ -370,8 +370,7 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
             (config.eval_every and step % config.eval_every == 0) or step == config.steps
         ):
             eval_mode = _EVAL_MODE[config.mode]
-            with torch.random.fork_rng(devices=_rng_devices(runtime)):
-                result = evaluate_model(model, test, eval_mode, device=runtime.device)
+            result = evaluate_model(model, test, eval_mode, device=runtime.device)
             log.write(
                 {
                     "event": "eval",
@@ -389,12 +388,6 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
             break
     progress.close()
     return TrainResult(model, step, metrics)
-
-
-def _rng_devices(runtime: Runtime) -> list[int]:
-    if runtime.device.type != "cuda":
-        return []
-    return [runtime.device.index if runtime.device.index is not None else 0]
 
 
 def _log_metrics(
