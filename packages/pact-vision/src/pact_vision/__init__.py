@@ -14,8 +14,7 @@ Example::
     torch.Size([1, 10])
 """
 
-from pact_vision.output import BlockOutput, ResNetOutput
-from pact_vision.resnet import (
+from pact_vision.models import (
     MODES,
     AdaptiveBlock,
     AdaptiveResNet,
@@ -26,6 +25,7 @@ from pact_vision.resnet import (
     resnet110,
     units_per_block,
 )
+from pact_vision.output import BlockOutput, ResNetOutput
 
 __version__ = "0.1.0"
 

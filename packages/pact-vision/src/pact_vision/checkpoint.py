@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pact_vision.resnet import AdaptiveResNet, check_mode
+from pact_vision.models import AdaptiveResNet, check_mode
 
 __all__ = [
     "CheckpointError",

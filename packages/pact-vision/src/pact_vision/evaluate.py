@@ -26,7 +26,7 @@ from pact_vision.augment import standardize
 from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
 from pact_vision.cli import OneLineParser, fail, resolve_device
 from pact_vision.datasets import DATASETS, DataError, ImageSet, load_dataset
-from pact_vision.resnet import MODES, AdaptiveResNet, Mode, check_mode
+from pact_vision.models import MODES, AdaptiveResNet, Mode, check_mode
 
 __all__ = ["EvalResult", "evaluate_model", "main"]
 

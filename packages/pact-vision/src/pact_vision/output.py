@@ -35,7 +35,7 @@ class BlockOutput:
 
 @dataclass(frozen=True)
 class ResNetOutput:
-    """What an :class:`~pact_vision.resnet.AdaptiveResNet` forward pass returns.
+    """What an :class:`~pact_vision.models.AdaptiveResNet` forward pass returns.
 
     Attributes:
         logits: Class logits ``[B, num_classes]``.

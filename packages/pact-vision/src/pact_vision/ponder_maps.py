@@ -24,9 +24,9 @@ from pact_vision.augment import standardize
 from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
 from pact_vision.cli import OneLineParser, fail, resolve_device
 from pact_vision.datasets import DATASETS, DataError, load_dataset
+from pact_vision.models import MODES, AdaptiveResNet, Mode, check_mode
 from pact_vision.output import ResNetOutput
 from pact_vision.png import write_png
-from pact_vision.resnet import MODES, AdaptiveResNet, Mode, check_mode
 
 __all__ = ["colorize", "executed_units_map", "main", "ponder_image"]
 

@@ -47,8 +47,8 @@ from pact_vision.datasets import DATASETS, DataError, DatasetName, ImageSet, loa
 from pact_vision.distributed import Runtime, setup_runtime
 from pact_vision.evaluate import evaluate_model
 from pact_vision.grouping import GROUP_SIZES
+from pact_vision.models import AdaptiveResNet, Mode, resnet, units_per_block
 from pact_vision.progress import JsonlLog, ProgressBar
-from pact_vision.resnet import AdaptiveResNet, Mode, resnet, units_per_block
 from pact_vision.schedule import BatchSampler, learning_rate
 
 __all__ = ["TRAIN_MODES", "TrainConfig", "TrainMode", "TrainResult", "main", "run"]
@@ -104,6 +104,7 @@ class TrainConfig:
     eval_limit: int = 0
     train_limit: int = 0
     stop_at: int = 0
+    threads: int = 0
     progress: bool = True
 
     @property
@@ -140,6 +141,7 @@ class TrainConfig:
             "--eval-limit": self.eval_limit,
             "--train-limit": self.train_limit,
             "--stop-at": self.stop_at,
+            "--threads": self.threads,
         }
         for name, value in nonnegative.items():
             if not value >= 0 or math.isinf(value):
@@ -253,6 +255,8 @@ def run(config: TrainConfig) -> TrainResult:
         CheckpointError: If ``--init`` or ``--resume`` cannot be loaded.
     """
     config.check()
+    if config.threads:
+        torch.set_num_threads(config.threads)
     runtime = setup_runtime(config.device, config.amp, config.channels_last)
     try:
         return _train(config, runtime)
@@ -452,6 +456,7 @@ def _parser() -> OneLineParser:
     add("--eval-limit", type=int, default=0, help="evaluate on the first N test images")
     add("--train-limit", type=int, default=0, help="train on the first N training images")
     add("--stop-at", type=int, default=0, help="stop with a checkpoint after this step")
+    add("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     add("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     return parser
 
