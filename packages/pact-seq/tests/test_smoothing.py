@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
-from hypothesis import strategies as st
-from strategies import odd_windows, series
+from hypothesis import given
+from strategies import smoothing_problems
 
 from pact_seq.smoothing import savgol_filter, smoothing_window, steps_to_solve
 
@@ -21,11 +20,9 @@ def direct_fit(y: np.ndarray, window: int, polyorder: int) -> np.ndarray:
     return out
 
 
-@given(values=series, window=odd_windows, polyorder=st.integers(0, 4))
-def test_savgol_matches_direct_polynomial_fit(
-    values: list[float], window: int, polyorder: int
-) -> None:
-    assume(window <= len(values) and polyorder < window)
+@given(problem=smoothing_problems())
+def test_savgol_matches_direct_polynomial_fit(problem: tuple[list[float], int, int]) -> None:
+    values, window, polyorder = problem
     y = np.asarray(values)
     np.testing.assert_allclose(
         savgol_filter(y, window, polyorder), direct_fit(y, window, polyorder), atol=1e-8
