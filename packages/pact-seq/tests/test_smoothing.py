@@ -5,7 +5,12 @@ import pytest
 from hypothesis import given
 from strategies import smoothing_problems
 
-from pact_seq.smoothing import savgol_filter, smoothing_window, steps_to_solve
+from pact_seq.smoothing import (
+    fojo_steps_to_solve,
+    savgol_filter,
+    smoothing_window,
+    steps_to_solve,
+)
 
 
 def direct_fit(y: np.ndarray, window: int, polyorder: int) -> np.ndarray:
@@ -78,3 +83,17 @@ def test_steps_to_solve_ignores_single_spikes() -> None:
     acc = [0.6] * 100
     acc[40] = 1.0
     assert steps_to_solve(steps, acc) is None
+
+
+def test_fojo_statistic_takes_the_lowest_raw_point_among_solved_ones() -> None:
+    steps = [1000 * (i + 1) for i in range(100)]
+    acc = [0.5] * 20 + [1.0] * 80
+    acc[60] = 0.9  # a dip inside the solved region
+    first = steps_to_solve(steps, acc)
+    assert first is not None
+    assert first < 61_000
+    assert fojo_steps_to_solve(steps, acc) == 61_000
+    assert fojo_steps_to_solve(steps, [0.5] * 100) is None
+    assert fojo_steps_to_solve([], []) is None
+    smooth = [min(1.0, 0.5 + 0.0107 * i) for i in range(100)]  # no dips: the first solved point
+    assert fojo_steps_to_solve(steps, smooth) == steps_to_solve(steps, smooth)

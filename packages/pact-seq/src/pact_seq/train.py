@@ -54,7 +54,12 @@ from pact_seq.layer import MODES
 from pact_seq.model import ModelOutput, SequenceModel
 from pact_seq.objective import Loss, training_loss
 from pact_seq.progress import ProgressBar
-from pact_seq.smoothing import DEFAULT_WINDOW, smoothing_window, steps_to_solve
+from pact_seq.smoothing import (
+    DEFAULT_WINDOW,
+    fojo_steps_to_solve,
+    smoothing_window,
+    steps_to_solve,
+)
 from pact_seq.task import Batch, Task
 
 __all__ = ["CHECKPOINT", "LOG", "SUMMARY", "Trainer", "main", "parse_config", "train_step"]
@@ -253,6 +258,7 @@ class Trainer:
             "steps": self.step,
             "seed": config.seed,
             "steps_to_solve": steps_to_solve(steps, accuracies),
+            "steps_to_solve_fojo": fojo_steps_to_solve(steps, accuracies),
             "smoothing_window": smoothing_window(len(steps), DEFAULT_WINDOW),
             "accuracy": main_eval.accuracy,
             "mean_ponder": main_eval.mean_ponder,
