@@ -18,6 +18,10 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "pact-bench": ("pact-core", "pact-vision", "pact-seq", "pact-bench"),
 }
 
+# Linters are pinned so that a new release cannot fail a run that passed before.
+RUFF = "ruff==0.17.6"
+MYPY = "mypy==2.4.1"
+
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
@@ -57,7 +61,7 @@ def slow(session: nox.Session, package: str) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
-    session.install("ruff>=0.8")
+    session.install(RUFF)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -67,7 +71,7 @@ def typecheck(session: nox.Session) -> None:
     """Type-check every package and its tests with mypy --strict."""
     _install(session, "pact-bench", "test")
     session.install(*CONSTRAINTS, "./packages/pact-vision[test]", "./packages/pact-seq[test]")
-    session.install("mypy>=1.10")
+    session.install(MYPY, "nox")
     session.run("mypy", "noxfile.py")
     for package in PACKAGES:
         # Each package's tests are their own top-level modules (conftest, strategies, ...),
