@@ -10,6 +10,7 @@ CUDA code paths.
 from __future__ import annotations
 
 import os
+import warnings
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TypeVar
@@ -85,6 +86,10 @@ class Runtime:
         if not self.distributed:
             return model
         device_ids = [self.device.index] if self.device.type == "cuda" else None
+        # With one input channel the stem's weight [16, 1, 3, 3] gets gradients whose
+        # stride on the size-1 axis differs from the parameter's; DDP then warns on
+        # every step although the layouts are the same memory order. Silence just that.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
         return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
     def shutdown(self) -> None:
