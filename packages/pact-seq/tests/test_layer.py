@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -270,3 +271,29 @@ def test_published_constructors() -> None:
     assert isinstance(addition.recurrent.cell, nn.LSTMCell)
     assert addition.recurrent.hidden_size == 512
     assert addition.readout.out_features == 66
+
+
+@pytest.mark.parametrize("cell", CELL_TYPES)
+@torch.no_grad()
+def test_tf_init_is_glorot_over_the_joint_kernel(cell: CellType) -> None:
+    torch.manual_seed(0)
+    model = SequenceModel(64, 1, 128, mode="act", cell=cell, init="tf")
+    rnn = model.recurrent.cell
+    gates = rnn.weight_ih.shape[0]
+    bound = math.sqrt(6.0 / (65 + 128 + gates))
+    for weight in (rnn.weight_ih, rnn.weight_hh):
+        assert float(weight.abs().max()) <= bound
+        assert float(weight.abs().max()) > 0.95 * bound
+    assert rnn.bias_hh is not None
+    assert torch.all(rnn.bias_hh == 0)
+    assert rnn.bias_ih is not None
+    forget = 1.0 if cell == "lstm" else 0.0
+    assert torch.all(rnn.bias_ih[128:256] == forget)
+    assert torch.all(model.readout.bias == 0)
+    head = model.recurrent.halting_head
+    assert head is not None
+    assert torch.all(head.bias == 1.0)
+    plain = SequenceModel(64, 1, 128, mode="act", cell=cell, init="torch").recurrent.cell
+    assert float(plain.weight_hh.abs().max()) <= 1 / math.sqrt(128)
+    with pytest.raises(ValueError, match="init must be"):
+        SequenceModel(64, 1, 128, mode="act", cell=cell, init="he")  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import torch
 from pact_core import HaltingMode
 from pact_seq.addition import AdditionTask
 from pact_seq.layer import EVAL_HALTING, MODES, TRAIN_HALTING, CellType, Mode
-from pact_seq.model import SequenceModel
+from pact_seq.model import INITS, Init, SequenceModel
 from pact_seq.parity import ParityTask
 from pact_seq.task import Task
 
@@ -71,6 +71,7 @@ class TrainConfig:
         checkpoint_every: Steps between checkpoints.
         eval_samples: Fresh samples for the final evaluation.
         eval_mode: Halting at evaluation (``None``: the mode's default).
+        init: Weight initialisation, ``"tf"`` (the published code's) or ``"torch"``.
     """
 
     task: str
@@ -97,6 +98,7 @@ class TrainConfig:
     checkpoint_every: int = 5000
     eval_samples: int = 10_000
     eval_mode: HaltingMode | None = None
+    init: Init = "tf"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -122,6 +124,8 @@ class TrainConfig:
             raise ConfigError("--checkpoint-every and --eval-samples must be >= 1")
         if not self.lr > 0 or not self.temperature > 0:
             raise ConfigError("--lr and --temperature must be > 0")
+        if self.init not in INITS:
+            raise ConfigError(f"unknown init {self.init!r}; choose from {', '.join(INITS)}")
         if self.eval_mode is not None and TRAIN_HALTING[self.model] is None:
             raise ConfigError(f"the {self.model} model has no halting to evaluate in a mode")
 
@@ -168,6 +172,7 @@ def build_model(config: TrainConfig, task: Task) -> SequenceModel:
         delta=config.delta,
         halting_bias=config.halting_bias,
         eval_halting=config.eval_mode,
+        init=config.init,
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -10,7 +12,10 @@ from torch import Tensor, nn
 from pact_core import HaltingMode
 from pact_seq.layer import AdaptiveRecurrent, CellType, Mode, RecurrentOutput
 
-__all__ = ["ModelOutput", "SequenceModel", "addition_model", "parity_model"]
+__all__ = ["INITS", "Init", "ModelOutput", "SequenceModel", "addition_model", "parity_model"]
+
+Init = Literal["tf", "torch"]
+INITS: tuple[Init, ...] = get_args(Init)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,11 @@ class SequenceModel(nn.Module):
         delta: Relaxed clipping threshold (eq. 28).
         halting_bias: Initial halting-head bias.
         eval_halting: Default halting in ``eval()`` mode.
+        init: ``"tf"`` (default) initialises like the published TensorFlow code of
+            Fojo et al.: Glorot-uniform over each cell's joint kernel ``[x, h] -> gates``
+            with zero biases (an LSTM's forget-gate bias 1, TF's ``forget_bias``), and
+            Glorot-uniform readout and halting weights. ``"torch"`` keeps torch's
+            ``U(-1/sqrt(H), 1/sqrt(H))``. The halting bias is ``halting_bias`` either way.
     """
 
     def __init__(
@@ -60,8 +70,11 @@ class SequenceModel(nn.Module):
         delta: float = 0.01,
         halting_bias: float = 1.0,
         eval_halting: HaltingMode | None = None,
+        init: Init = "tf",
     ) -> None:
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}; got {init!r}")
         self.recurrent = AdaptiveRecurrent(
             input_size,
             hidden_size,
@@ -76,6 +89,29 @@ class SequenceModel(nn.Module):
             eval_halting=eval_halting,
         )
         self.readout = nn.Linear(hidden_size, output_size)
+        if init == "tf":
+            self._tf_init()
+
+    @torch.no_grad()
+    def _tf_init(self) -> None:
+        """Glorot-uniform weights and zero biases, as TF1's RNN cells and dense layers."""
+        cell = self.recurrent.cell
+        fan_in = cell.input_size + cell.hidden_size
+        fan_out = cell.weight_ih.shape[0]  # gates * H
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+        for weight in (cell.weight_ih, cell.weight_hh):
+            weight.uniform_(-bound, bound)
+        for bias in (cell.bias_ih, cell.bias_hh):
+            if bias is not None:
+                bias.zero_()
+        if isinstance(cell, nn.LSTMCell) and cell.bias_ih is not None:
+            hidden = cell.hidden_size
+            cell.bias_ih[hidden : 2 * hidden] = 1.0  # gates i, f, g, o: the forget gate
+        nn.init.xavier_uniform_(self.readout.weight)
+        nn.init.zeros_(self.readout.bias)
+        head = self.recurrent.halting_head
+        if head is not None:
+            nn.init.xavier_uniform_(head.weight)
 
     @property
     def mode(self) -> Mode:

@@ -325,6 +325,7 @@ def _parser() -> Parser:
     add("--halting-bias", type=float, default=1.0, help="initial halting bias")
     add("--eval-mode", choices=HALTING_MODES, default=None, help="halting at evaluation")
     add("--eval-samples", type=int, default=10_000, help="fresh evaluation samples")
+    add("--init", choices=("tf", "torch"), default="tf", help="weight init (tf: published code)")
     add("--threads", type=int, default=None, help="torch CPU threads")
     add("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -370,6 +371,7 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespac
         checkpoint_every=args.checkpoint_every,
         eval_samples=args.eval_samples,
         eval_mode=args.eval_mode,
+        init=args.init,
     )
     if not 0 <= config.delta < 1:
         raise ConfigError(f"--delta must lie in [0, 1), got {config.delta}")
