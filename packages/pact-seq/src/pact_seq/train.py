@@ -112,6 +112,7 @@ class Trainer:
     history: list[dict[str, Any]] = field(default_factory=list)
     interval_loss: Tensor | None = None
     interval_steps: int = 0
+    interval_seconds: float = 0.0
     train_seconds: float = 0.0
 
     @classmethod
@@ -146,6 +147,7 @@ class Trainer:
             "history": self.history,
             "interval_loss": self.interval_loss,
             "interval_steps": self.interval_steps,
+            "interval_seconds": self.interval_seconds,
             "train_seconds": self.train_seconds,
         }
 
@@ -169,6 +171,7 @@ class Trainer:
         loss = state["interval_loss"]
         self.interval_loss = None if loss is None else loss.to(self.device)
         self.interval_steps = int(state["interval_steps"])
+        self.interval_seconds = float(state["interval_seconds"])
         self.train_seconds = float(state["train_seconds"])
 
     @property
@@ -176,7 +179,7 @@ class Trainer:
         """The penalty weight (0 for Repeat/plain, whose cost is a constant)."""
         return self.config.tau if self.config.has_halting else 0.0
 
-    def log_record(self, output: ModelOutput, batch: Batch, seconds: float) -> dict[str, Any]:
+    def log_record(self, output: ModelOutput, batch: Batch) -> dict[str, Any]:
         """The log point at the current step: reads the last batch back to the host."""
         with torch.no_grad():
             right = self.task.target_correct(output.logits, batch.y)
@@ -188,7 +191,9 @@ class Trainer:
                 "ponder": float(output.recurrent.iterations.double().mean()),
                 "cost": float(output.recurrent.cost.double().mean()),
                 "loss": float(self.interval_loss) / max(self.interval_steps, 1),
-                "steps_per_s": self.interval_steps / seconds if seconds > 0 else None,
+                "steps_per_s": (
+                    self.interval_steps / self.interval_seconds if self.interval_seconds else None
+                ),
                 "seconds": round(self.train_seconds, 3),
             }
         return record
@@ -218,23 +223,26 @@ class Trainer:
                 )
                 self.interval_steps += 1
                 if self.step % config.log_every == 0:
-                    now = time.perf_counter()
-                    self.train_seconds += now - tick
-                    record = self.log_record(output, batch, now - tick)
-                    tick = now
+                    tick = self._clock(tick)
+                    record = self.log_record(output, batch)
                     self.history.append(record)
                     log.write(json.dumps(record) + "\n")
                     log.flush()
-                    self.interval_loss, self.interval_steps = None, 0
+                    self.interval_loss, self.interval_steps, self.interval_seconds = None, 0, 0.0
                     bar.note = f"acc {record['accuracy']:.3f} ponder {record['ponder']:.2f}"
                 if self.step % config.checkpoint_every == 0 or self.step == config.steps:
-                    now = time.perf_counter()
-                    self.train_seconds += now - tick
-                    tick = now
+                    self._clock(tick)
                     save_atomic(self.state_dict(), out / CHECKPOINT)
                     tick = time.perf_counter()  # checkpoint time is not training time
                 bar.update(self.step)
         bar.close(self.step)
+
+    def _clock(self, tick: float) -> float:
+        """Add the training time since ``tick`` to the totals; return the new tick."""
+        now = time.perf_counter()
+        self.train_seconds += now - tick
+        self.interval_seconds += now - tick
+        return now
 
     def summary(self) -> dict[str, Any]:
         """Evaluate on fresh samples and assemble ``summary.json``."""
