@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The issue-4 real-image run on Fashion-MNIST: pretrain a dense ResNet, fine-tune PSACT
+# (relaxed) at three taus and SACT at two from it, evaluate every checkpoint in every
+# mode, and draw ponder maps. Everything lands in $OUT; commands are echoed to
+# $OUT/commands.txt. Override the defaults through the environment, e.g.
+#   ARCH=resnet20 DENSE_STEPS=200 FINETUNE_STEPS=50 EXTRA="--train-limit 2048" OUT=/tmp/smoke \
+#       packages/pact-vision/scripts/fashion_mnist_run.sh
+# Defaults are sized for about two hours on 2 CPU cores (measured on the shared dev
+# machine: ResNet-32 at batch 128 trains at ~0.16 s/step dense and ~0.25 s/step
+# relaxed/SACT with 2 threads).
+set -euo pipefail
+
+PYTHON=${PYTHON:-python}
+ARCH=${ARCH:-resnet32}
+OUT=${OUT:-runs/fashion_mnist}
+DENSE_STEPS=${DENSE_STEPS:-10000}
+FINETUNE_STEPS=${FINETUNE_STEPS:-2500}
+PSACT_TAUS=${PSACT_TAUS:-"0.005 0.01 0.02"}
+SACT_TAUS=${SACT_TAUS:-"0.01 0.05"}
+THREADS=${THREADS:-2}
+EXTRA=${EXTRA:-}
+
+mkdir -p "$OUT"
+run() {
+    echo "$*" >> "$OUT/commands.txt"
+    "$@"
+}
+
+COMMON=(--arch "$ARCH" --data fashion-mnist --threads "$THREADS" --log-every 100
+        --checkpoint-every 500 --no-progress --resume)
+# shellcheck disable=SC2206
+COMMON+=($EXTRA)
+
+run "$PYTHON" -m pact_vision.train "${COMMON[@]}" --mode dense --steps "$DENSE_STEPS" \
+    --out "$OUT/dense"
+DENSE="$OUT/dense/checkpoint.pt"
+for tau in $PSACT_TAUS; do
+    run "$PYTHON" -m pact_vision.train "${COMMON[@]}" --mode relaxed --tau "$tau" \
+        --steps "$FINETUNE_STEPS" --init "$DENSE" --out "$OUT/psact_tau$tau"
+done
+for tau in $SACT_TAUS; do
+    run "$PYTHON" -m pact_vision.train "${COMMON[@]}" --mode act --tau "$tau" \
+        --steps "$FINETUNE_STEPS" --init "$DENSE" --out "$OUT/sact_tau$tau"
+done
+for dir in "$OUT"/dense "$OUT"/psact_tau* "$OUT"/sact_tau*; do
+    run "$PYTHON" -m pact_vision.evaluate --checkpoint "$dir/checkpoint.pt" \
+        --json "$dir/eval.json" | tee "$dir/eval.txt"
+done
+for dir in "$OUT"/psact_tau* "$OUT"/sact_tau*; do
+    mode=thresholded
+    [[ $dir == *sact_tau* && $dir != *psact* ]] && mode=act
+    run "$PYTHON" -m pact_vision.ponder_maps --checkpoint "$dir/checkpoint.pt" --mode "$mode" \
+        --count 8 --out "$dir/maps"
+done
+{ uname -a; nproc; "$PYTHON" -c "import torch; print('torch', torch.__version__)"; } \
+    > "$OUT/machine.txt"
