@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers import set_head_bias, tiny_model
+from hypothesis import given
+from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from pact_vision import Mode, resnet110
@@ -93,3 +95,62 @@ def test_flops_follow_the_executed_maps() -> None:
     mean_units = out.units_executed
     assert torch.all(mean_units > 1)
     assert torch.all(mean_units < 4)
+
+
+def brute_force_unit_flops(active: torch.Tensor, channels: int) -> list[int]:
+    """Count conv1/conv2 positions one by one: conv1 wherever a 3x3 neighbour is active."""
+    per_position = 2 * channels * channels * 9
+    counts = []
+    for mask in active.tolist():
+        height, width = len(mask), len(mask[0])
+        conv2 = sum(sum(row) for row in mask)
+        conv1 = sum(
+            any(
+                mask[i + di][j + dj]
+                for di in (-1, 0, 1)
+                for dj in (-1, 0, 1)
+                if 0 <= i + di < height and 0 <= j + dj < width
+            )
+            for i in range(height)
+            for j in range(width)
+        )
+        counts.append(per_position * (conv1 + conv2))
+    return counts
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    size=st.integers(1, 9),
+    density=st.floats(0.0, 1.0),
+)
+def test_masked_unit_flops_match_a_brute_force_count(seed: int, size: int, density: float) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    active = torch.rand(3, size, size, generator=generator) < density
+    assert masked_unit_flops(active, 5).tolist() == brute_force_unit_flops(active, 5)
+
+
+@pytest.mark.parametrize("mode", ["discrete", "relaxed", "act"])
+def test_model_flops_agree_with_its_executed_maps(mode: Mode) -> None:
+    model = tiny_model(mode, n=4, group=2)
+    with torch.no_grad():
+        for block in model.stages:
+            for head in block.halting_heads:
+                head.bias.fill_(-0.5)
+        out = model(torch.randn(2, 3, 12, 12))
+    expected = [conv_flops(3, 4, 3, 144) + 2 * 8 * 10] * 2
+    for block, executed in zip(model.stages, out.executed, strict=True):
+        c, positions = block.channels, executed[0].numel()
+        first = block.residual_units[0]
+        expected = [e + first.dense_flops(*executed.shape[1:]) for e in expected]
+        for level in range(1, block.num_units + 1):
+            ran = executed >= level
+            if level > 1:
+                unit = brute_force_unit_flops(ran, c)
+                expected = [e + u for e, u in zip(expected, unit, strict=True)]
+            if level < block.num_units:
+                head = halting_head_flops(ran, c).tolist()
+                expected = [e + h for e, h in zip(expected, head, strict=True)]
+        assert torch.all(executed >= 1)
+        assert positions > 0
+    assert any(bool((e < 4).any()) for e in out.executed)  # some positions halted early
+    assert out.flops.tolist() == expected
