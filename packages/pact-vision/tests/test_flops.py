@@ -148,8 +148,8 @@ def test_model_flops_agree_with_its_executed_maps(mode: Mode) -> None:
                 unit = brute_force_unit_flops(ran, c)
                 expected = [e + u for e, u in zip(expected, unit, strict=True)]
             if level < block.num_units:
-                head = halting_head_flops(ran, c).tolist()
-                expected = [e + h for e, h in zip(expected, head, strict=True)]
+                head_flops = halting_head_flops(ran, c).tolist()
+                expected = [e + h for e, h in zip(expected, head_flops, strict=True)]
         assert torch.all(executed >= 1)
         assert positions > 0
     assert any(bool((e < 4).any()) for e in out.executed)  # some positions halted early
