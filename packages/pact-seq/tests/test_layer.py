@@ -247,6 +247,8 @@ def test_empty_sequence() -> None:
         ({"repeats": 0}, "repeats must be"),
         ({"mode": "plain", "repeats": 2}, "plain mode"),
         ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"eps": 1.0}, "eps must lie"),
+        ({"delta": -0.1}, "delta must lie"),
     ],
 )
 def test_bad_layer_arguments(kwargs: dict[str, object], message: str) -> None:

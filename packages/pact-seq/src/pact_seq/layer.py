@@ -151,6 +151,10 @@ class AdaptiveRecurrent(nn.Module):
             raise ValueError(f"the plain mode runs each input once; got repeats={repeats}")
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if not 0 < eps < 1:
+            raise ValueError(f"eps must lie in the open interval (0, 1), got {eps!r}")
+        if not 0 <= delta < 1:
+            raise ValueError(f"delta must lie in [0, 1), got {delta!r}")
         self.mode: Mode = mode
         self.cell_type: CellType = cell
         self.input_size = input_size
