@@ -150,3 +150,25 @@ def test_architecture_follows_reference() -> None:
     torch.testing.assert_close(shortcut[:, 8:24], torch.nn.functional.avg_pool2d(u, 2))
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convs) == 1 + 2 * 15 + 12  # stem, 15 units, 12 halting heads
+
+
+def test_relaxed_tends_to_discrete_as_the_temperature_falls() -> None:
+    # The relaxed and discrete streams draw the same uniforms in the same order, and
+    # xi_hat > 1/2 exactly when xi = 1; at a tiny temperature the masks are 0/1.
+    model = tiny_model("discrete", n=4).eval()
+    with torch.no_grad():
+        for block in model.stages:
+            for head in block.halting_heads:
+                head.bias.fill_(0.0)
+    x = torch.randn(2, 3, 8, 8)
+    torch.manual_seed(11)
+    discrete = model(x)
+    model.mode = "relaxed"
+    model.temperature = 1e-4
+    torch.manual_seed(11)
+    relaxed = model(x)
+    for a, b in zip(discrete.executed, relaxed.executed, strict=True):
+        assert torch.equal(a, b)
+    assert any(bool((e < 4).any()) for e in discrete.executed)
+    torch.testing.assert_close(relaxed.logits, discrete.logits)
+    assert torch.equal(relaxed.flops, discrete.flops)

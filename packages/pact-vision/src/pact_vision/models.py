@@ -110,7 +110,7 @@ class AdaptiveBlock(nn.Module):
         """``L``, the number of residual units."""
         return len(self.units)
 
-    def forward(  # noqa: D417 - keyword settings are documented on AdaptiveResNet
+    def forward(
         self,
         u: Tensor,
         mode: Mode,
@@ -126,6 +126,14 @@ class AdaptiveBlock(nn.Module):
         Args:
             u: Block input.
             mode: One of :data:`MODES`.
+            group: Side ``g`` of the halting patches.
+            temperature: Concrete temperature ``lambda`` (relaxed).
+            delta: Stick clipping threshold ``delta`` (relaxed, eq. 28).
+            eps: ACT's ``epsilon`` (act).
+            threshold: Halting threshold (thresholded).
+
+        Returns:
+            The block output ``[B, C, H, W]`` with its FLOPs, cost and maps.
         """
         units, heads = self.residual_units, self.halting_heads
         first = units[0]
@@ -161,7 +169,10 @@ class AdaptiveBlock(nn.Module):
             threshold=threshold,
             validate_args=False,
         )
-        keep_states = mode in ("relaxed", "act")  # pact-core needs u in these modes
+        # SACT's output is the stream's weighted sum of states. pact-core also requires
+        # u in relaxed mode, where eq. 28 already gives the output (u^L) and the
+        # stream's sum goes unused.
+        keep_states = mode in ("relaxed", "act")
         active = torch.ones((batch, height, width), dtype=torch.bool, device=u.device)
         for index, unit in enumerate(units):
             if index > 0:
