@@ -219,13 +219,24 @@ def test_evaluate_rejects_a_mode_for_repeat_and_a_corrupt_file(
     assert "cannot load checkpoint" in err
 
 
-def test_python_dash_m_error_has_no_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "stderr"),
+    [
+        (
+            ["pact_seq.train", "--model", "act", "--tau", "0", "--out", "x"],
+            "pact_seq.train: error: --tau must be > 0, got 0.0\n",
+        ),
+        (
+            ["pact_seq.evaluate", "--checkpoint", "missing.pt"],
+            "pact_seq.evaluate: error: checkpoint not found: missing.pt\n",
+        ),
+    ],
+)
+def test_python_dash_m_error_is_exactly_one_line(
+    tmp_path: Path, args: list[str], stderr: str
+) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "pact_seq.train", "--model", "act", "--tau", "0", "--out", "x"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
+        [sys.executable, "-m", *args], capture_output=True, text=True, cwd=tmp_path, check=False
     )
     assert result.returncode == 2
-    assert result.stderr == "pact_seq.train: error: --tau must be > 0, got 0.0\n"
+    assert result.stderr == stderr  # no traceback, no runpy warning

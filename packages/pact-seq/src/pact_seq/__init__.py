@@ -20,7 +20,6 @@ Example::
 """
 
 from pact_seq.addition import AdditionTask
-from pact_seq.evaluate import Evaluation
 from pact_seq.layer import CELL_TYPES, MODES, AdaptiveRecurrent, CellType, Mode, RecurrentOutput
 from pact_seq.model import ModelOutput, SequenceModel, addition_model, parity_model
 from pact_seq.objective import Loss, training_loss
@@ -37,7 +36,6 @@ __all__ = [
     "AdditionTask",
     "Batch",
     "CellType",
-    "Evaluation",
     "Loss",
     "Mode",
     "ModelOutput",
