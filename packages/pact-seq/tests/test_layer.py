@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from helpers import unroll
 from torch import nn
 
 import pact_core as pc
+import pact_seq.layer
 from pact_core import HaltingMode
 from pact_seq.layer import CELL_TYPES, MODES, AdaptiveRecurrent, CellType, Mode
 from pact_seq.model import SequenceModel, addition_model, parity_model
@@ -299,3 +301,30 @@ def test_tf_init_is_glorot_over_the_joint_kernel(cell: CellType) -> None:
     assert float(plain.weight_hh.abs().max()) <= 1 / math.sqrt(128)
     with pytest.raises(ValueError, match="init must be"):
         SequenceModel(64, 1, 128, mode="act", cell=cell, init="he")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("halting", ["relaxed", "act"])
+def test_halted_elements_pass_the_same_state_at_every_later_step(
+    halting: HaltingMode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Record what the layer hands the stream: once an element has halted, its u^l must not
+    # change (frozen with torch.where). Discrete/thresholded: test_halted_elements_stay_frozen.
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    class Recording(pc.HaltingStream):
+        def step(self, u: torch.Tensor | None = None, *args: Any, **kwargs: Any) -> None:
+            super().step(u, *args, **kwargs)
+            seen.append((u if u is not None else torch.empty(0), self.active.clone()))
+
+    monkeypatch.setattr(pact_seq.layer, "HaltingStream", Recording)
+    layer = make("act" if halting == "act" else "pact", "lstm", max_ponder=10)
+    set_halting(layer, 0.0, -1.0)
+    head = layer.halting_head
+    assert head is not None
+    with torch.no_grad():
+        head.weight.normal_(0.0, 1.0)
+    out = layer(torch.randn(64, 1, IN), halting=halting, generator=torch.Generator())
+    assert out.iterations.min() < out.loop_steps[0], "the test needs early halting"
+    for index in range(1, len(seen)):
+        halted = ~seen[index - 1][1]
+        assert torch.equal(seen[index][0][halted], seen[index - 1][0][halted])
