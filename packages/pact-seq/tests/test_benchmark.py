@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pact_seq import benchmark
+from pact_seq.config import TrainConfig
+
+
+@pytest.mark.parametrize("model", ["act", "repeat", "plain"])
+def test_measure_training_speed(model: str) -> None:
+    config = TrainConfig(
+        task="parity",
+        model=model,  # type: ignore[arg-type]
+        repeats=2 if model == "repeat" else 1,
+        bits=6,
+        hidden_size=8,
+        batch_size=8,
+        max_ponder=4,
+    )
+    result = benchmark.measure_training_speed(config, steps=5, warmup=2)
+    assert result.steps == 5
+    assert result.steps_per_s > 0
+    assert result.plain_steps_per_s > 0
+    if model == "repeat":
+        assert result.cell_steps == 2.0
+    assert 1.0 <= result.cell_steps <= 4.0
+
+
+def test_benchmark_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--task", "parity", "--models", "pact", "plain", "--steps", "3", "--warmup", "1"]
+    assert benchmark.main([*args, "--device", "cpu"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["model"] for line in lines] == ["pact", "plain"]
+    assert "overhead" in lines[0]
+    assert lines[0]["machine"]["threads"] == 1
+
+
+def test_benchmark_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert benchmark.main(["--steps", "0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
