@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -18,7 +19,7 @@ class Latency:
     Attributes:
         median_s: Median seconds per call.
         iqr_s: Interquartile range of seconds per call.
-        runs: Timed measurements behind the statistics (each averages several calls).
+        runs: Timed blocks behind the statistics (each averages one or more calls).
         threads: torch threads used.
     """
 
@@ -43,6 +44,7 @@ def measure_latency(
     threads: int | None = None,
     warmup: int = 3,
     min_run_time: float = 0.5,
+    min_runs: int = 5,
 ) -> Latency:
     """Time ``fn()`` with :class:`torch.utils.benchmark.Timer`.
 
@@ -54,6 +56,7 @@ def measure_latency(
         threads: torch threads for the measurement (default: the current setting).
         warmup: Untimed calls first (allocator, caches, lazy initialisation).
         min_run_time: Seconds of timed calls at least (``blocked_autorange``).
+        min_runs: Timed blocks at least, for the median and IQR.
 
     Returns:
         Median and IQR of the per-call time.
@@ -67,14 +70,21 @@ def measure_latency(
         raise ValueError(f"warmup must be >= 0, got {warmup}")
     if not min_run_time > 0:
         raise ValueError(f"min_run_time must be > 0, got {min_run_time}")
+    if min_runs < 2:
+        raise ValueError(f"min_runs must be >= 2, got {min_runs}")
     num_threads = threads if threads is not None else torch.get_num_threads()
     for _ in range(warmup):
         fn()
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=num_threads)
     measurement = timer.blocked_autorange(min_run_time=min_run_time)
+    times = [float(t) for t in measurement.times]
+    # A slow call fills min_run_time with one block; take more for a median and an IQR.
+    while len(times) < min_runs:
+        times.append(float(timer.timeit(measurement.number_per_run).times[0]))
+    quartiles = statistics.quantiles(times, n=4, method="inclusive")
     return Latency(
-        median_s=float(measurement.median),
-        iqr_s=float(measurement.iqr),
-        runs=len(measurement.times),
+        median_s=statistics.median(times),
+        iqr_s=quartiles[2] - quartiles[0],
+        runs=len(times),
         threads=num_threads,
     )

@@ -1,0 +1,331 @@
+"""``python -m pact_bench.compare``: what adaptive computation buys, at a glance.
+
+With no arguments it runs an embedded comparison that needs no data set and finishes in
+minutes on a laptop CPU:
+
+* **sequence models**: ACT, PACT (trained relaxed, evaluated discrete, thresholded and
+  relaxed), Repeat-RNN and a plain RNN, trained on a small parity task, with accuracy,
+  ponder steps, training speed and FLOPs per input;
+* **vision models**: ResNet-32 dense, SACT and thresholded PSACT, with FLOPs, latency
+  (batch 1 and 64) and peak evaluation memory, under *controlled* halting (every
+  position runs a fixed share of the units), or a trained checkpoint's own halting.
+
+Given run directories (``--runs DIR ...``) from ``pact_seq.train`` or
+``pact_vision.train``, it tabulates their real results instead. It prints Markdown
+tables and writes ``results.json``, ``results.csv`` and PNG plots to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pact_bench.compare_seq import (
+    RunError,
+    SeqPreset,
+    SeqRun,
+    TrainingCurve,
+    read_seq_run,
+    run_seq_comparison,
+)
+from pact_bench.compare_vision import VisionPreset, read_vision_run, run_vision_comparison
+from pact_bench.environment import describe_environment, resolve_device
+from pact_bench.plot import Series, save_plot
+from pact_bench.results import Row, markdown_tables, write_csv, write_json
+from pact_vision import units_per_block
+from pact_vision.checkpoint import CheckpointError
+from pact_vision.datasets import DataError
+
+__all__ = ["PRESETS", "Preset", "main"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named comparison: the parity setting and the vision measurements."""
+
+    name: str
+    description: str
+    seq: SeqPreset
+    vision: VisionPreset
+
+
+def _runs(
+    act: tuple[float, ...], pact: tuple[float, ...], rho: tuple[int, ...]
+) -> tuple[SeqRun, ...]:
+    return (
+        *(SeqRun("act", tau=t) for t in act),
+        *(SeqRun("pact", tau=t) for t in pact),
+        *(SeqRun("repeat", repeats=r) for r in rho),
+        SeqRun("plain"),
+    )
+
+
+PRESETS: dict[str, Preset] = {
+    "default": Preset(
+        "default",
+        "parity on 8 bits (64 hidden units, 3000 steps); ResNet-32 at batch 1 and 64",
+        SeqPreset(
+            bits=8, hidden_size=64, batch_size=128, steps=3000, max_ponder=20, log_every=50,
+            eval_samples=4000, runs=_runs((0.01,), (0.01,), (3,)),
+        ),
+        VisionPreset("resnet32", batches=(1, 64), units=(1, 3, 5), min_run_time=0.5),
+    ),
+    "quick": Preset(
+        "quick",
+        "a smoke run: parity on 4 bits for 150 steps; ResNet-14 at batch 1 and 8",
+        SeqPreset(
+            bits=4, hidden_size=16, batch_size=32, steps=150, max_ponder=5, log_every=10,
+            eval_samples=256, runs=_runs((0.01,), (0.01,), (2,)),
+        ),
+        VisionPreset("resnet14", batches=(1, 8), units=(1, 2), min_run_time=0.02),
+    ),
+    "paper": Preset(
+        "paper",
+        "the published scales: parity on 64 bits (128 units, 200k steps); ResNet-110",
+        SeqPreset(
+            bits=64, hidden_size=128, batch_size=128, steps=200_000, max_ponder=100,
+            log_every=1000, eval_samples=10_000,
+            runs=_runs((1e-2, 1e-3), (1e-2, 1e-3), (2, 3, 5, 8)),
+        ),
+        VisionPreset("resnet110", batches=(1, 128), units=(6, 12, 18), min_run_time=1.0),
+    ),
+}  # fmt: skip
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pact_bench.compare",
+        description="Compare ACT, PACT, Repeat-RNN and SACT/PSACT: accuracy, FLOPs, time, memory.",
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    parser.add_argument("--quick", action="store_true", help="the quick preset (under a minute)")
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="DIR",
+        help="tabulate these pact_seq.train / pact_vision.train runs instead",
+    )
+    parser.add_argument("--out", type=Path, default=Path("pact-results"), help="output directory")
+    parser.add_argument("--arch", default=None, help="vision architecture (resnet<6n+2>)")
+    parser.add_argument(
+        "--vision-checkpoint",
+        type=Path,
+        default=None,
+        help="measure this pact_vision checkpoint's own halting",
+    )
+    parser.add_argument("--data", default=None, help="cifar10 or fashion-mnist, for checkpoints")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument(
+        "--skip",
+        choices=("seq", "vision"),
+        action="append",
+        default=[],
+        help="leave out one half of the comparison",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser  # fmt: skip
+
+
+def _status(start: float) -> Any:
+    def status(message: str) -> None:
+        print(f"[{time.perf_counter() - start:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    return status
+
+
+def _check_out(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"cannot write to --out {out}: {error.strerror or error}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison; print Markdown tables and write results to ``--out``."""
+    args = _parser().parse_args(argv)
+    start = time.perf_counter()
+    status = _status(start)
+    try:
+        preset = PRESETS["quick" if args.quick else args.preset]
+        if args.arch is not None:
+            units_per_block(args.arch)  # unknown arch: one-line error before any work
+            n = units_per_block(args.arch)
+            units = tuple(sorted({1, max(1, n // 2), n}))
+            preset = Preset(
+                preset.name, preset.description, preset.seq,
+                VisionPreset(args.arch, preset.vision.batches, units, preset.vision.min_run_time),
+            )  # fmt: skip
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
+        device = resolve_device(args.device)
+        _check_out(args.out)
+        rows, curves = _collect(args, preset, device, status)
+    except (ValueError, RunError, CheckpointError, DataError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    wall = time.perf_counter() - start
+    environment = describe_environment(device)
+    _write(args.out, rows, curves, preset, environment.as_dict(), wall, runs=args.runs)
+    print(_report(rows, preset, environment.summary(), wall, args.runs is not None))
+    print(f"\nwrote results.json, results.csv and plots to {args.out}/", file=sys.stderr)
+    return 0
+
+
+def _run_kind(directory: Path, data: str | None) -> str:
+    """``"seq"`` or ``"vision"``; raises a one-line error before any work is done."""
+    if (directory / "summary.json").is_file():
+        return "seq"
+    if (directory / "checkpoint.pt").is_file() or directory.is_file():
+        if data is None:
+            raise ValueError(f"the vision run {directory} needs --data (cifar10 or fashion-mnist)")
+        return "vision"
+    raise ValueError(
+        f"{directory} is neither a pact_seq.train run (no summary.json) nor a "
+        "pact_vision.train run (no checkpoint.pt)"
+    )
+
+
+def _collect(
+    args: argparse.Namespace, preset: Preset, device: torch.device, status: Any
+) -> tuple[list[Row], list[TrainingCurve]]:
+    rows: list[Row] = []
+    curves: list[TrainingCurve] = []
+    if args.runs is not None:
+        kinds = {directory: _run_kind(directory, args.data) for directory in args.runs}
+        for directory, kind in kinds.items():
+            if kind == "seq":
+                run_rows, curve = read_seq_run(directory)
+                rows += run_rows
+                curves.append(curve)
+            else:
+                status(f"[runs] evaluating {directory} on {args.data}")
+                rows += read_vision_run(directory, args.data, args.data_dir, device)
+        return rows, curves
+    if "seq" not in args.skip:
+        seq_rows, curves = run_seq_comparison(
+            preset.seq,
+            args.out / "seq-runs",
+            seed=args.seed,
+            device=str(device),
+            status=status,
+            threads=args.threads,
+        )
+        rows += seq_rows
+    if "vision" not in args.skip:
+        rows += run_vision_comparison(
+            preset.vision,
+            device=device,
+            seed=args.seed,
+            status=status,
+            checkpoint=args.vision_checkpoint,
+            data=args.data,
+            data_dir=args.data_dir,
+        )
+    return rows, curves
+
+
+def _write(
+    out: Path,
+    rows: list[Row],
+    curves: list[TrainingCurve],
+    preset: Preset,
+    environment: dict[str, Any],
+    wall: float,
+    *,
+    runs: list[Path] | None,
+) -> None:
+    payload = {
+        "environment": environment,
+        "preset": None if runs is not None else asdict(preset),
+        "runs": None if runs is None else [str(r) for r in runs],
+        "wall_seconds": round(wall, 2),
+        "rows": [r.as_dict() for r in rows],
+        "curves": [asdict(c) for c in curves],
+    }
+    write_json(out / "results.json", payload)
+    write_csv(out / "results.csv", rows)
+    for name, series, options in _plots(rows, curves):
+        save_plot(out / name, series, **options)
+
+
+def _plots(
+    rows: list[Row], curves: list[TrainingCurve]
+) -> list[tuple[str, list[Series], dict[str, Any]]]:
+    plots: list[tuple[str, list[Series], dict[str, Any]]] = []
+    drawn = [c for c in curves if c.steps]
+    if drawn:
+        plots.append((
+            "seq_accuracy_vs_steps.png",
+            [Series(c.run, c.steps, c.smoothed, markers=False) for c in drawn],
+            {"title": "parity: smoothed training accuracy", "xlabel": "training steps",
+             "ylabel": "accuracy"},
+        ))  # fmt: skip
+    for part, unit in (("seq", "input"), ("vision", "image")):
+        scored = [r for r in rows if r.part == part and r.accuracy is not None and r.flops]
+        if scored:
+            groups: dict[str, list[Row]] = {}
+            for row in scored:
+                groups.setdefault(f"{row.model} {row.eval_mode or ''}".strip(), []).append(row)
+            plots.append((
+                f"{part}_accuracy_vs_flops.png",
+                [Series(label, [r.flops or 0.0 for r in group], [r.accuracy or 0.0 for r in group],
+                        line=False) for label, group in groups.items()],
+                {"title": f"{part}: accuracy against FLOPs", "xlabel": f"FLOPs per {unit}",
+                 "ylabel": "accuracy", "log_x": True},
+            ))  # fmt: skip
+    timed = [r for r in rows if r.part == "vision" and r.latency_ms is not None]
+    for batch in sorted({r.batch for r in timed if r.batch is not None}):
+        series = []
+        for model in ("dense", "sact", "psact"):
+            points = sorted(
+                (r.active_fraction or 0.0, r.latency_ms or 0.0)
+                for r in timed
+                if r.batch == batch and r.model == model
+            )
+            if points:
+                series.append(Series(model, [p[0] for p in points], [p[1] for p in points]))
+        plots.append((
+            f"vision_latency_vs_active_batch{batch}.png",
+            series,
+            {"title": f"latency against active fraction, batch {batch}",
+             "xlabel": "share of residual units executed", "ylabel": "latency (ms)"},
+        ))  # fmt: skip
+    return plots
+
+
+def _report(rows: list[Row], preset: Preset, machine: str, wall: float, from_runs: bool) -> str:
+    lines = ["## pact comparison", ""]
+    if from_runs:
+        lines.append("Results of the given run directories.")
+    else:
+        lines.append(f"Preset `{preset.name}`: {preset.description}.")
+    lines += [f"Machine: {machine}.", f"Wall time: {wall:.0f} s.", "", markdown_tables(rows)]
+    if any(r.source == "controlled halting" for r in rows):
+        lines += [
+            "",
+            "Vision rows marked *controlled halting* have their halting heads set by hand so "
+            "that every position runs the stated share of units; they measure the cost of "
+            "execution, not a trained model. Masked execution computes every position, so "
+            "their latency does not fall with the active fraction; FLOPs count only what "
+            "the masks need.",
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

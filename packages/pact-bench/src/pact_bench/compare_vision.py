@@ -1,0 +1,252 @@
+"""The vision half of the comparison: FLOPs, latency and peak memory of dense, SACT, PSACT.
+
+Without a trained model, halting is *controlled*: every halting head is set (weights 0,
+bias +-20) so that each position runs exactly ``k`` of the ``n`` units of every block,
+for SACT and PSACT alike. That isolates what the execution costs at a known active
+fraction from what a model learns. With a checkpoint and a data set, the model's own
+halting on real test images is measured instead, with its accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from pact_bench.flops import load_vision_model
+from pact_bench.latency import measure_latency
+from pact_bench.memory import measure_peak_memory
+from pact_bench.results import Row
+from pact_vision import AdaptiveResNet, resnet, units_per_block
+from pact_vision.augment import standardize
+from pact_vision.datasets import ImageSet, load_dataset
+from pact_vision.evaluate import evaluate_model
+
+__all__ = [
+    "VisionPreset",
+    "read_vision_run",
+    "run_vision_comparison",
+    "set_controlled_halting",
+]
+
+#: Halting logit that makes a head certain (sigmoid(20) = 1 - 2e-9).
+_CERTAIN = 20.0
+#: Modes a model trained in each mode is evaluated in (SACT also as thresholded PSACT,
+#: the paper's fig. 8 check).
+EVAL_MODES = {
+    "dense": ("dense",),
+    "act": ("act", "thresholded"),
+    "relaxed": ("relaxed", "discrete", "thresholded"),
+    "discrete": ("relaxed", "discrete", "thresholded"),
+    "thresholded": ("thresholded",),
+}
+#: What the comparison calls each pact-vision mode.
+MODEL_NAMES = {
+    "dense": "dense",
+    "act": "sact",
+    "thresholded": "psact",
+    "discrete": "psact",
+    "relaxed": "psact",
+}
+
+
+@dataclass(frozen=True)
+class VisionPreset:
+    """What the vision half measures.
+
+    Attributes:
+        arch: ``resnet<6n+2>``.
+        batches: Batch sizes for latency and memory.
+        units: Units per block each position runs under controlled halting (``1..n``).
+        min_run_time: Seconds of timed calls per latency measurement.
+        eval_images: Test images for accuracy when a checkpoint is given.
+    """
+
+    arch: str
+    batches: tuple[int, ...]
+    units: tuple[int, ...]
+    min_run_time: float
+    eval_images: int = 2000
+
+
+def set_controlled_halting(model: AdaptiveResNet, units: int) -> None:
+    """Make every position of every block halt after ``units`` residual units.
+
+    The halting head after unit ``units`` outputs logit +20 everywhere and all others
+    -20, so thresholded PSACT halts there (``h > 0.5``) and so does SACT (the cumulative
+    halting probability passes ``1 - eps`` there). ``units = n`` runs every unit.
+
+    Raises:
+        ValueError: If ``units`` is not in ``1..n`` or the model has no halting heads.
+    """
+    n = model.units_per_block
+    if not 1 <= units <= n:
+        raise ValueError(f"units must be in 1..{n} for this model, got {units}")
+    if not model.halting:
+        raise ValueError("the model has no halting heads to control")
+    with torch.no_grad():
+        for block in model.stages:
+            for index, head in enumerate(block.halting_heads, start=1):
+                head.local.weight.zero_()
+                head.pooled.weight.zero_()
+                head.bias.fill_(_CERTAIN if index == units else -_CERTAIN)
+
+
+def _measure(
+    model: AdaptiveResNet, images: Tensor, min_run_time: float
+) -> tuple[float, float, float, float]:
+    """Mean FLOPs per image, median and IQR latency (ms), and peak memory (MiB)."""
+    with torch.no_grad():
+        flops = float(model(images).flops.double().mean())
+
+        def forward() -> None:
+            model(images)
+
+        memory = measure_peak_memory(forward, images.device)
+        latency = measure_latency(forward, min_run_time=min_run_time)
+    return flops, latency.median_ms, latency.iqr_s * 1e3, memory.mebibytes
+
+
+def run_vision_comparison(
+    preset: VisionPreset,
+    *,
+    device: torch.device,
+    seed: int,
+    status: Callable[[str], None],
+    checkpoint: Path | None = None,
+    data: str | None = None,
+    data_dir: Path | None = None,
+) -> list[Row]:
+    """Measure dense, SACT and thresholded PSACT at every batch size of ``preset``.
+
+    Raises:
+        ValueError: On a bad preset, or a checkpoint without ``data``.
+    """
+    torch.manual_seed(seed)
+    if checkpoint is not None:
+        if data is None:
+            raise ValueError("--vision-checkpoint needs --data (cifar10 or fashion-mnist)")
+        return _checkpoint_rows(preset, checkpoint, data, data_dir, device, status)
+    n = units_per_block(preset.arch)
+    model = resnet(n).to(device).eval()
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    rows: list[Row] = []
+    settings: list[tuple[str, int]] = [("dense", n)]
+    settings += [(mode, k) for mode in ("act", "thresholded") for k in preset.units]
+    total = len(settings) * len(preset.batches)
+    done = 0
+    for batch in preset.batches:
+        images = torch.randn(batch, 3, 32, 32, generator=generator).to(device)
+        for mode, units in settings:
+            done += 1
+            status(
+                f"[vision {done}/{total}] {preset.arch} {mode}, {units}/{n} units, batch {batch}"
+            )
+            model.mode = mode
+            if mode != "dense":
+                set_controlled_halting(model, units)
+            flops, median, iqr, memory = _measure(model, images, preset.min_run_time)
+            rows.append(
+                Row(
+                    part="vision",
+                    run=f"{preset.arch} {MODEL_NAMES[mode]}",
+                    model=MODEL_NAMES[mode],
+                    eval_mode=None if mode == "dense" else mode,
+                    setting=f"{units}/{n} units",
+                    source="dense" if mode == "dense" else "controlled halting",
+                    flops=flops,
+                    active_fraction=units / n,
+                    batch=batch,
+                    latency_ms=median,
+                    latency_iqr_ms=iqr,
+                    peak_memory_mib=memory,
+                )
+            )
+    return rows
+
+
+def _checkpoint_rows(
+    preset: VisionPreset,
+    checkpoint: Path,
+    data: str,
+    data_dir: Path | None,
+    device: torch.device,
+    status: Callable[[str], None],
+) -> list[Row]:
+    model = load_vision_model(checkpoint).to(device)
+    test = load_dataset(data, data_dir).test  # type: ignore[arg-type]
+    subset = ImageSet(test.images[: preset.eval_images], test.labels[: preset.eval_images])
+    n = model.units_per_block
+    arch = f"resnet{6 * n + 2}"
+    modes: Sequence[str] = ("dense", "act", "thresholded") if model.halting else ("dense",)
+    rows = []
+    for mode in modes:
+        status(f"[vision] {checkpoint}: evaluating {mode} on {len(subset)} test images")
+        result = evaluate_model(model, subset, mode, device=device)  # type: ignore[arg-type]
+        active = sum(result.units_per_block) / (len(result.units_per_block) * n)
+        model.mode = mode
+        for batch in preset.batches:
+            images = standardize(subset.images[:batch].to(device))
+            _, median, iqr, memory = _measure(model, images, preset.min_run_time)
+            rows.append(
+                Row(
+                    part="vision",
+                    run=f"{checkpoint.name} {MODEL_NAMES[mode]}",
+                    model=MODEL_NAMES[mode],
+                    eval_mode=None if mode == "dense" else mode,
+                    setting=arch,
+                    source="checkpoint",
+                    accuracy=result.accuracy,
+                    mean_ponder=sum(result.units_per_block) / len(result.units_per_block),
+                    flops=result.mean_flops,
+                    active_fraction=active,
+                    batch=batch,
+                    latency_ms=median,
+                    latency_iqr_ms=iqr,
+                    peak_memory_mib=memory,
+                )
+            )
+    return rows
+
+
+def read_vision_run(
+    directory: Path, data: str | None, data_dir: Path | None, device: torch.device
+) -> list[Row]:
+    """Evaluate a pact_vision.train run in every mode its training mode allows.
+
+    Raises:
+        ValueError: If ``directory`` holds no checkpoint or ``data`` is missing.
+    """
+    checkpoint = directory / "checkpoint.pt" if directory.is_dir() else directory
+    if not checkpoint.is_file():
+        raise ValueError(
+            f"{directory} is neither a pact_seq.train run (no summary.json) nor a "
+            "pact_vision.train run (no checkpoint.pt)"
+        )
+    if data is None:
+        raise ValueError(f"the vision run {directory} needs --data (cifar10 or fashion-mnist)")
+    model = load_vision_model(checkpoint).to(device)
+    test = load_dataset(data, data_dir).test  # type: ignore[arg-type]
+    n = model.units_per_block
+    rows = []
+    for mode in EVAL_MODES[model.mode]:
+        result = evaluate_model(model, test, mode, device=device)  # type: ignore[arg-type]
+        ponder = sum(result.units_per_block) / len(result.units_per_block)
+        rows.append(
+            Row(
+                part="vision",
+                run=directory.name,
+                model=MODEL_NAMES[model.mode],
+                eval_mode=None if mode == "dense" else mode,
+                setting=f"resnet{6 * n + 2}",
+                source="run directory",
+                accuracy=result.accuracy,
+                mean_ponder=ponder,
+                flops=result.mean_flops,
+                active_fraction=ponder / n,
+            )
+        )
+    return rows

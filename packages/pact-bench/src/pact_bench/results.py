@@ -1,0 +1,150 @@
+"""One row of a comparison, and the files a comparison writes: JSON, CSV, Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Row", "markdown_tables", "write_csv", "write_json"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model evaluated one way. Fields that do not apply are ``None``.
+
+    Attributes:
+        part: ``"seq"`` or ``"vision"``.
+        run: Name of the run (a directory name, or the comparison's own label).
+        model: ``act``, ``pact``, ``repeat``, ``plain`` (seq) or ``dense``, ``sact``,
+            ``psact`` (vision).
+        eval_mode: Halting at evaluation (``discrete``, ``thresholded``, ``relaxed``,
+            ``act``), or ``None`` without halting.
+        setting: The hyperparameter that tells runs apart, e.g. ``tau=0.01``, ``rho=3``.
+        source: ``trained here``, ``run directory``, ``checkpoint`` or ``controlled
+            halting`` (halting heads set by hand to run a fixed share of the units).
+        accuracy: Evaluation accuracy in ``[0, 1]`` (sequence accuracy for addition).
+        mean_ponder: Mean cell steps per input (seq) or units per position (vision).
+        steps_to_solve: First logged step at which smoothed training accuracy reached 98%.
+        steps: Training steps run.
+        steps_per_s: Training steps per second.
+        flops: FLOPs per input (seq: cell steps times cell FLOPs; vision: per image, as
+            the active masks need).
+        active_fraction: Share of residual units executed per position (vision).
+        batch: Batch size of the latency and memory measurements (vision).
+        latency_ms: Median latency of one evaluation forward pass.
+        latency_iqr_ms: Interquartile range of that latency.
+        peak_memory_mib: Peak extra memory of that forward pass.
+    """
+
+    part: str
+    run: str
+    model: str
+    eval_mode: str | None = None
+    setting: str = ""
+    source: str = ""
+    accuracy: float | None = None
+    mean_ponder: float | None = None
+    steps_to_solve: int | None = None
+    steps: int | None = None
+    steps_per_s: float | None = None
+    flops: float | None = None
+    active_fraction: float | None = None
+    batch: int | None = None
+    latency_ms: float | None = None
+    latency_iqr_ms: float | None = None
+    peak_memory_mib: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+COLUMNS = tuple(f.name for f in fields(Row))
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON."""
+    path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_csv(path: Path, rows: Sequence[Row]) -> None:
+    """Write ``rows`` with one column per :class:`Row` field."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.as_dict().items()})
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if kind == "percent":
+        return f"{100 * value:.1f}%"
+    if kind == "flops":
+        for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if abs(value) >= scale:
+                return f"{value / scale:.2f} {suffix}"
+        return f"{value:.0f}"
+    if kind == "float":
+        return f"{value:.2f}"
+    if kind == "ms":
+        return f"{value:.2f}"
+    return str(value)
+
+
+_SEQ_COLUMNS = (
+    ("run", "run", "text"),
+    ("eval", "eval_mode", "text"),
+    ("accuracy", "accuracy", "percent"),
+    ("ponder steps", "mean_ponder", "float"),
+    ("steps to solve", "steps_to_solve", "text"),
+    ("train steps/s", "steps_per_s", "float"),
+    ("FLOPs / input", "flops", "flops"),
+)
+_VISION_COLUMNS = (
+    ("model", "run", "text"),
+    ("halting", "source", "text"),
+    ("active", "active_fraction", "percent"),
+    ("accuracy", "accuracy", "percent"),
+    ("FLOPs / image", "flops", "flops"),
+    ("batch", "batch", "text"),
+    ("latency ms (IQR)", "latency_ms", "latency"),
+    ("peak memory MiB", "peak_memory_mib", "float"),
+)
+
+
+def _table(rows: Sequence[Row], columns: Sequence[tuple[str, str, str]]) -> list[str]:
+    lines = ["| " + " | ".join(title for title, _, _ in columns) + " |"]
+    lines.append("|" + "---|" * len(columns))
+    for row in rows:
+        cells = []
+        for _, name, kind in columns:
+            value = getattr(row, name)
+            if kind == "latency":
+                cells.append(
+                    "-" if value is None else f"{value:.2f} ({_cell(row.latency_iqr_ms, 'ms')})"
+                )
+            else:
+                cells.append(_cell(value, kind))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown_tables(rows: Sequence[Row]) -> str:
+    """Markdown tables of the seq rows and the vision rows (those present)."""
+    parts = []
+    seq = [r for r in rows if r.part == "seq"]
+    vision = [r for r in rows if r.part == "vision"]
+    if seq:
+        parts.append("\n".join(["### Sequence models", "", *_table(seq, _SEQ_COLUMNS)]))
+    if vision:
+        parts.append("\n".join(["### Vision models", "", *_table(vision, _VISION_COLUMNS)]))
+    return "\n\n".join(parts)

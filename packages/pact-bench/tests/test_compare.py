@@ -1,0 +1,141 @@
+"""End-to-end: ``python -m pact_bench.compare --quick`` and its output files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from pact_bench.compare import main
+from pact_bench.results import COLUMNS
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("compare")
+    capture = tmp_path_factory.mktemp("stdout") / "stdout.md"
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["--quick", "--threads", "1", "--out", str(out)]) == 0
+    capture.write_text(buffer.getvalue())
+    return out, buffer.getvalue()
+
+
+def test_quick_comparison_writes_every_file(quick_run: tuple[Path, str]) -> None:
+    out, _ = quick_run
+    for name in (
+        "results.json",
+        "results.csv",
+        "seq_accuracy_vs_steps.png",
+        "seq_accuracy_vs_flops.png",
+        "vision_latency_vs_active_batch1.png",
+        "vision_latency_vs_active_batch8.png",
+    ):
+        assert (out / name).is_file(), name
+        assert (out / name).stat().st_size > 0
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_results_json_schema(quick_run: tuple[Path, str]) -> None:
+    out, _ = quick_run
+    payload = json.loads((out / "results.json").read_text())
+    assert set(payload) == {"environment", "preset", "runs", "wall_seconds", "rows", "curves"}
+    assert {"cpu", "torch", "device", "threads"} <= set(payload["environment"])
+    assert payload["environment"]["threads"] == 1
+    rows = payload["rows"]
+    assert all(set(row) == set(COLUMNS) for row in rows)
+    seq = [r for r in rows if r["part"] == "seq"]
+    vision = [r for r in rows if r["part"] == "vision"]
+    assert {r["model"] for r in seq} == {"act", "pact", "repeat", "plain"}
+    assert {r["eval_mode"] for r in seq if r["model"] == "pact"} == {
+        "discrete",
+        "thresholded",
+        "relaxed",
+    }
+    for row in seq:
+        assert 0.0 <= row["accuracy"] <= 1.0
+        assert row["mean_ponder"] >= 1.0
+        assert row["flops"] > 0 and row["steps_per_s"] > 0
+    assert {r["model"] for r in vision} == {"dense", "sact", "psact"}
+    assert {r["batch"] for r in vision} == {1, 8}
+    for row in vision:
+        assert row["latency_ms"] > 0 and row["peak_memory_mib"] >= 0 and row["flops"] > 0
+    # Controlled halting at half the units needs fewer FLOPs than running them all.
+    by_fraction = {
+        r["active_fraction"]: r["flops"]
+        for r in vision
+        if r["model"] == "psact" and r["batch"] == 1
+    }
+    assert by_fraction[0.5] < by_fraction[1.0]
+    assert len(payload["curves"]) == 4
+
+
+def test_results_csv_matches_json(quick_run: tuple[Path, str]) -> None:
+    out, _ = quick_run
+    with (out / "results.csv").open() as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames or ()) == COLUMNS
+        rows = list(reader)
+    assert len(rows) == len(json.loads((out / "results.json").read_text())["rows"])
+
+
+def test_markdown_table_is_printed(quick_run: tuple[Path, str]) -> None:
+    _, stdout = quick_run
+    assert "### Sequence models" in stdout
+    assert "### Vision models" in stdout
+    assert "| pact-tau0.01 | thresholded |" in stdout
+    assert "controlled halting" in stdout
+
+
+def test_runs_directories_are_tabulated(quick_run: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = quick_run
+    runs = sorted((out / "seq-runs").iterdir())
+    assert main(["--runs", *map(str, runs), "--out", str(tmp_path)]) == 0
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert {r["run"] for r in payload["rows"]} == {r.name for r in runs}
+    assert all(r["source"] == "run directory" for r in payload["rows"])
+
+
+def test_a_second_run_reuses_finished_training(quick_run: tuple[Path, str]) -> None:
+    out, _ = quick_run
+    summary = out / "seq-runs" / "plain" / "summary.json"
+    before = summary.stat().st_mtime_ns
+    assert main(["--quick", "--threads", "1", "--skip", "vision", "--out", str(out)]) == 0
+    assert summary.stat().st_mtime_ns == before
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_bad_runs_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    err = _one_line_error(capsys, ["--runs", str(tmp_path / "missing"), "--out", str(tmp_path)])
+    assert "neither a pact_seq.train run" in err
+
+
+def test_unknown_arch(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    err = _one_line_error(capsys, ["--quick", "--arch", "resnet33", "--out", str(tmp_path)])
+    assert "resnet33" in err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_unwritable_out(capsys: pytest.CaptureFixture[str]) -> None:
+    # Nothing can create directories in /proc, not even root (as CI runs).
+    err = _one_line_error(capsys, ["--quick", "--out", "/proc/pact-results"])
+    assert "cannot write to --out /proc/pact-results" in err
+
+
+def test_out_that_is_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    err = _one_line_error(capsys, ["--quick", "--out", str(target)])
+    assert "cannot write to --out" in err
