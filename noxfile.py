@@ -89,4 +89,4 @@ def bench(session: nox.Session) -> None:
     """Run the benchmarks (speed and memory); prints the machine beside the numbers."""
     _install(session, "pact-bench")
     session.run("python", "-m", "pact_bench.halting", *session.posargs)
-    session.run("python", "-m", "pact_bench.seq_speed", *session.posargs)
+    session.run("python", "-m", "pact_seq.benchmark", *session.posargs)

@@ -82,21 +82,3 @@ def test_halting_benchmark_bad_arguments_give_one_line(capsys: pytest.CaptureFix
     assert halting_main(["--batch", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: batch must be >= 1, got 0"
-
-
-def test_seq_speed_reports_every_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from pact_bench.seq_speed import main as speed_main
-
-    out = tmp_path / "speed.json"
-    argv = ["--bits", "4", "--hidden-size", "8", "--batch-size", "4", "--max-ponder", "3"]
-    assert speed_main([*argv, "--steps", "2", "--warmup", "1", "--json", str(out)]) == 0
-    results = {r["model"]: r for r in json.loads(out.read_text())["results"]}
-    assert set(results) == {"act", "pact", "repeat", "plain"}
-    assert results["repeat"]["loop_steps"] == 3
-    assert results["plain"]["loop_steps"] == 1
-    for model in ("act", "pact"):
-        assert 1 <= results[model]["loop_steps"] <= 3
-        assert results[model]["overhead"] == pytest.approx(
-            results[model]["baseline_steps_per_s"] / results[model]["steps_per_s"] - 1
-        )
-    assert "halting overhead" in capsys.readouterr().out
