@@ -10,8 +10,9 @@ Example::
     >>> import torch
     >>> import pact_core as pc
     >>> logits = torch.tensor([[-1.0, 0.5, 2.0, 0.0]])
-    >>> pc.halting_distribution(logits=logits).sum(-1)
-    tensor([1.])
+    >>> q = pc.halting_distribution(logits=logits)  # eq. 15, on the simplex
+    >>> torch.allclose(q.sum(-1), torch.ones(1))
+    True
     >>> pc.threshold_halting(logits=logits)
     tensor([2])
 """
