@@ -59,8 +59,11 @@ def training_loss(
     """
     per_example = task.nll(output.logits, batch.y) / task.num_targets  # [B]
     nll = per_example.mean()
-    penalty = tau * output.recurrent.cost.sum(dim=1).mean()
-    total = nll + penalty
+    if tau:
+        penalty = tau * output.recurrent.cost.sum(dim=1).mean()
+        total = nll + penalty
+    else:  # Repeat/plain: a constant cost, nothing to add
+        penalty, total = nll.new_zeros(()), nll
     reinforce = nll.new_zeros(())
     log_prob = output.recurrent.log_prob
     if baseline is not None and log_prob is not None:
