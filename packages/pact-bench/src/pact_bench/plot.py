@@ -140,10 +140,15 @@ def render_plot(
     y_axis = _axis(all_y, log_y, bottom, top)
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
 
+    label_end = -math.inf  # right edge of the last x tick label, to skip overlapping ones
     for tick in _ticks(x_axis):
         column = float(x_axis.to_pixel(np.array([tick]))[0])
         _segment(canvas, column, top, column, bottom, _GRID, 0)
-        _text(canvas, _format(tick), column, bottom + 10, scale=2, anchor="top")
+        label = _format(tick)
+        half = _text_width(label, 2) / 2
+        if column - half > label_end + 8:
+            _text(canvas, label, column, bottom + 10, scale=2, anchor="top")
+            label_end = column + half
     for tick in _ticks(y_axis):
         row = float(y_axis.to_pixel(np.array([tick]))[0])
         _segment(canvas, left, row, right, row, _GRID, 0)
@@ -282,6 +287,10 @@ def _segment(
     steps = max(2, math.ceil(2 * math.hypot(x1 - x0, y1 - y0)) + 1)
     t = np.linspace(0.0, 1.0, steps)
     _dots(canvas, x0 + t * (x1 - x0), y0 + t * (y1 - y0), color, radius)
+
+
+def _text_width(text: str, scale: int) -> int:
+    return ((GLYPH_WIDTH + 1) * len(text) - 1) * scale
 
 
 def _text(
