@@ -251,12 +251,26 @@ def test_a_frozen_element_keeps_its_output() -> None:
     assert stream.all_halted() and stream.finished
 
 
-def test_stream_without_outputs_only_tracks_halting() -> None:
-    stream = pc.HaltingStream("discrete", 2, (4,), generator=torch.Generator().manual_seed(0))
-    stream.step(None, h=torch.full((4,), 0.5))
-    assert stream.mask.shape == (4,)
+@pytest.mark.parametrize("mode", ["discrete", "thresholded", "relaxed", "act"])
+def test_stream_without_outputs_only_tracks_halting(mode: pc.HaltingMode) -> None:
+    h = torch.tensor([[0.9, 0.2, 0.7], [0.1, 0.6, 0.3]])
+    kwargs: dict[str, Any] = {"generator": torch.Generator().manual_seed(0), "delta": 0.01}
+    with_u = pc.HaltingStream(mode, 3, (2,), **kwargs)
+    kwargs["generator"] = torch.Generator().manual_seed(0)
+    without_u = pc.HaltingStream(mode, 3, (2,), **kwargs)
+    for level in range(3):
+        halting = h[:, level] if level < 2 else None
+        with_u.step(torch.randn(2, 4), halting)
+        without_u.step(None, halting)
+        assert torch.equal(with_u.mask, without_u.mask)
+    assert torch.equal(with_u.executed, without_u.executed)
+    torch.testing.assert_close(with_u.cost, without_u.cost)
     with pytest.raises(RuntimeError, match="no output"):
-        _ = stream.output
+        _ = without_u.output
+    stream = pc.HaltingStream(mode, 3, (2,))
+    stream.step(None, h[:, 0])
+    with pytest.raises(ValueError, match="at every step or at none"):
+        stream.step(torch.zeros(2, 1), h[:, 1])
 
 
 @pytest.mark.parametrize(
@@ -280,8 +294,6 @@ def test_bad_stream_options_are_rejected(kwargs: dict[str, object], match: str) 
 
 def test_bad_steps_are_rejected() -> None:
     stream = pc.HaltingStream("relaxed", 2, (2,))
-    with pytest.raises(ValueError, match="u is required"):
-        stream.step(None, h=torch.full((2,), 0.5))
     with pytest.raises(ValueError, match="exactly one of h and logits"):
         stream.step(torch.zeros(2, 1))
     with pytest.raises(ValueError, match="batch shape"):

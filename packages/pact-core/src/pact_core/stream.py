@@ -243,9 +243,11 @@ class HaltingStream:
 
         Args:
             u: Output of this iteration, ``[...]`` with the feature axis inserted at
-                ``feature_dim``. Optional in ``"discrete"`` and ``"thresholded"`` modes when
-                the caller keeps halted elements frozen itself; required (at every step) in
-                ``"relaxed"`` and ``"act"`` modes, which accumulate a weighted sum.
+                ``feature_dim``, given at every step or at none. With it the stream keeps
+                the block output (``u^z``, or the weighted sum ``sum_l z_hat^l u^l`` in
+                ``"relaxed"`` and ``"act"`` modes); without it only the halting is tracked,
+                for callers that build the output themselves (e.g. through the masked
+                residual units of eq. 28, or by freezing halted states).
             h: Halting probabilities ``[...]`` of this iteration. Required for ``l < L``;
                 ignored at ``l = L``, where ``h^L = 1``.
             logits: Halting logits ``[...]``, instead of ``h``.
@@ -315,8 +317,6 @@ class HaltingStream:
                 "pass u at every step or at none: the output is accumulated over all steps"
             )
         if u is None:
-            if self.mode in ("relaxed", "act"):
-                raise ValueError(f"u is required in {self.mode!r} mode (a weighted sum of u^l)")
             return
         expected = self.expand(self._stick).shape
         if u.dim() != len(expected) or any(
