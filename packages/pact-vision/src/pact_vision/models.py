@@ -169,10 +169,9 @@ class AdaptiveBlock(nn.Module):
             threshold=threshold,
             validate_args=False,
         )
-        # SACT's output is the stream's weighted sum of states. pact-core also requires
-        # u in relaxed mode, where eq. 28 already gives the output (u^L) and the
-        # stream's sum goes unused.
-        keep_states = mode in ("relaxed", "act")
+        # Only SACT takes its output from the stream (the ACT-weighted sum); PSACT's output is
+        # the last u, whose residuals eq. 28 has already weighted by the active mask.
+        keep_states = mode == "act"
         active = torch.ones((batch, height, width), dtype=torch.bool, device=u.device)
         for index, unit in enumerate(units):
             if index > 0:
