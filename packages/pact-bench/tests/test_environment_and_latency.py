@@ -20,17 +20,6 @@ def test_environment_records_machine_and_versions() -> None:
     assert env.cpu in env.summary()
 
 
-def test_resolve_device() -> None:
-    assert pact_bench.resolve_device("cpu").type == "cpu"
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert pact_bench.resolve_device("auto").type == expected
-    with pytest.raises(ValueError, match="unknown device"):
-        pact_bench.resolve_device("tpu:9")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
-            pact_bench.resolve_device("cuda")
-
-
 def test_latency_counts_the_work() -> None:
     calls: list[int] = []
     latency = pact_bench.measure_latency(lambda: calls.append(1), warmup=2, min_run_time=0.01)

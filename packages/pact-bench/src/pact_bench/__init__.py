@@ -5,9 +5,9 @@ Every measurement records the machine and versions it ran on
 (:func:`measure_latency`).
 """
 
-from pact_bench.environment import Environment, describe_environment, resolve_device
+from pact_bench.environment import Environment, describe_environment
 from pact_bench.latency import Latency, measure_latency
 
 __version__ = "0.1.0"
 
-__all__ = ["Environment", "Latency", "describe_environment", "measure_latency", "resolve_device"]
+__all__ = ["Environment", "Latency", "describe_environment", "measure_latency"]

@@ -35,9 +35,10 @@ from pact_bench.compare_seq import (
     run_seq_comparison,
 )
 from pact_bench.compare_vision import VisionPreset, read_vision_run, run_vision_comparison
-from pact_bench.environment import describe_environment, resolve_device
+from pact_bench.environment import describe_environment
 from pact_bench.plot import Series, save_plot
 from pact_bench.results import Row, markdown_tables, write_csv, write_json
+from pact_core.runs import resolve_device
 from pact_vision import units_per_block
 from pact_vision.checkpoint import CheckpointError
 from pact_vision.datasets import DataError

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["Environment", "describe_environment", "resolve_device"]
+__all__ = ["Environment", "describe_environment"]
 
 
 @dataclass(frozen=True)
@@ -56,23 +56,6 @@ def _cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"`` picks CUDA when available, else the CPU; other names are checked.
-
-    Raises:
-        ValueError: If the device string is malformed or names an unavailable CUDA device.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise ValueError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available here")
-    return device
 
 
 def describe_environment(device: torch.device | str = "cpu") -> Environment:

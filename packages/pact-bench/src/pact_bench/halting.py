@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pact_bench.environment import describe_environment, resolve_device
+from pact_bench.environment import describe_environment
 from pact_bench.latency import measure_latency
 from pact_core import HALTING_MODES, HaltingMode, HaltingStream
+from pact_core.runs import resolve_device
 
 __all__ = ["HaltingCost", "main", "measure_halting_cost"]
 

@@ -7,15 +7,14 @@ with ``weights_only=True``. It holds at least ``"model"`` (a state dict) and
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
+from pact_core import runs
+from pact_core.runs import save_atomic
 from pact_vision.models import AdaptiveResNet, check_mode
 
 __all__ = [
@@ -33,22 +32,11 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically: a temporary file, then ``os.replace``.
+    """Write ``payload`` to ``path`` atomically (:func:`pact_core.runs.save_atomic`).
 
     A reader never sees a half-written file, even if the writer is killed.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            torch.save(dict(payload), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    save_atomic(dict(payload), path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -57,14 +45,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     Raises:
         CheckpointError: If the file is missing or not a pact-vision checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {path} is unreadable ({type(exc).__name__})") from None
-    if not isinstance(payload, dict) or "model" not in payload or "model_config" not in payload:
+        payload = runs.load_checkpoint(path, kind="pact-vision")
+    except (FileNotFoundError, ValueError) as error:
+        raise CheckpointError(str(error)) from None
+    if "model" not in payload or "model_config" not in payload:
         raise CheckpointError(f"{path} is not a pact-vision checkpoint (no model/model_config)")
     return payload
 

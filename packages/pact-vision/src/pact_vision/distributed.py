@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from pact_vision.cli import resolve_device
+from pact_core.runs import resolve_device
 
 __all__ = ["Runtime", "setup_runtime"]
 

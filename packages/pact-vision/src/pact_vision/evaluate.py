@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pact_core.runs import OneLineParser, report_error, resolve_device
 from pact_vision.augment import standardize
 from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
-from pact_vision.cli import OneLineParser, fail, resolve_device
 from pact_vision.datasets import DATASETS, DataError, ImageSet, load_dataset
 from pact_vision.models import MODES, AdaptiveResNet, Mode, check_mode
 
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     except (CheckpointError, DataError) as exc:
-        return fail(parser.prog, str(exc))
+        return report_error(parser.prog, str(exc))
     if args.limit:
         test = ImageSet(test.images[: args.limit], test.labels[: args.limit])
     model = model.to(device)

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pact_core.runs import OneLineParser, report_error, resolve_device
 from pact_vision.augment import standardize
 from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
-from pact_vision.cli import OneLineParser, fail, resolve_device
 from pact_vision.datasets import DATASETS, DataError, load_dataset
 from pact_vision.models import MODES, AdaptiveResNet, Mode, check_mode
 from pact_vision.output import ResNetOutput
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     except (CheckpointError, DataError) as exc:
-        return fail(parser.prog, str(exc))
+        return report_error(parser.prog, str(exc))
     images = test.images[args.first : args.first + args.count]
     labels = test.labels[args.first : args.first + args.count]
     if len(images) == 0:

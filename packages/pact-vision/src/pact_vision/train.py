@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pact_core import EMABaseline, reinforce_loss
+from pact_core.runs import JsonlLog, OneLineParser, ProgressBar, report_error, resolve_device
 from pact_vision.augment import augment
 from pact_vision.checkpoint import (
     CheckpointError,
@@ -42,13 +43,11 @@ from pact_vision.checkpoint import (
     model_config,
     save_checkpoint,
 )
-from pact_vision.cli import OneLineParser, fail, resolve_device
 from pact_vision.datasets import DATASETS, DataError, DatasetName, ImageSet, load_dataset
 from pact_vision.distributed import Runtime, setup_runtime
 from pact_vision.evaluate import evaluate_model
 from pact_vision.grouping import GROUP_SIZES
 from pact_vision.models import AdaptiveResNet, Mode, resnet, units_per_block
-from pact_vision.progress import JsonlLog, ProgressBar
 from pact_vision.schedule import BatchSampler, learning_rate
 
 __all__ = ["TRAIN_MODES", "TrainConfig", "TrainMode", "TrainResult", "main", "run"]
@@ -481,11 +480,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(config)
     except ValueError as exc:
-        return fail(prog, str(exc))
+        return report_error(prog, str(exc))
     except (DataError, CheckpointError) as exc:
-        return fail(prog, str(exc))
+        return report_error(prog, str(exc))
     except KeyboardInterrupt:
-        return fail(prog, f"interrupted; continue with --resume --out {config.out}")
+        return report_error(prog, f"interrupted; continue with --resume --out {config.out}")
     return 0
 
 

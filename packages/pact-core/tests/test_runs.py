@@ -1,0 +1,111 @@
+"""The run plumbing shared by the model packages: device, atomic files, RNG, progress, CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pact_core import runs
+
+
+def test_resolve_device() -> None:
+    assert runs.resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert runs.resolve_device("auto").type == expected
+    with pytest.raises(ValueError, match="unknown device 'gpu9'"):
+        runs.resolve_device("gpu9")
+    with pytest.raises(ValueError, match="unsupported device 'meta'"):
+        runs.resolve_device("meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            runs.resolve_device("cuda:1")
+
+
+def test_save_atomic_round_trips_and_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "ckpt.pt"
+    runs.save_atomic({"step": 1, "w": torch.ones(3)}, path)
+    runs.save_atomic({"step": 2, "w": torch.zeros(3)}, path)
+    loaded = runs.load_checkpoint(path)
+    assert loaded["step"] == 2 and torch.equal(loaded["w"], torch.zeros(3))
+    assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]  # no temporary left
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    runs.save_atomic({"step": 1}, path)
+
+    class Unpicklable:
+        def __reduce__(self) -> str:
+            raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError, match="no"):
+        runs.save_atomic({"bad": Unpicklable()}, path)
+    assert runs.load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_write_text_atomic(tmp_path: Path) -> None:
+    runs.write_text_atomic(tmp_path / "s.json", json.dumps({"a": 1}))
+    assert json.loads((tmp_path / "s.json").read_text()) == {"a": 1}
+
+
+def test_load_checkpoint_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="not found"):
+        runs.load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="unreadable"):
+        runs.load_checkpoint(tmp_path / "junk.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match="does not hold a pact checkpoint"):
+        runs.load_checkpoint(tmp_path / "list.pt")
+
+
+def test_rng_state_round_trip() -> None:
+    generator = torch.Generator().manual_seed(3)
+    state = runs.rng_state({"data": generator})
+    first = (torch.rand(3, generator=generator), torch.rand(3))
+    runs.set_rng_state(state, {"data": generator})
+    second = (torch.rand(3, generator=generator), torch.rand(3))
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    with pytest.raises(KeyError):
+        runs.set_rng_state(state, {"other": torch.Generator()})
+
+
+def test_progress_bar_writes_lines_at_log_points_off_a_terminal() -> None:
+    stream = io.StringIO()
+    bar = runs.ProgressBar(10, stream=stream)
+    bar.update(1)  # no metrics, less than a minute: nothing
+    bar.update(5, {"acc": 0.5})
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("[############") and "5/10" in lines[0] and "acc=0.5" in lines[0]
+    silent = io.StringIO()
+    quiet = runs.ProgressBar(10, stream=silent, enabled=False)
+    quiet.update(3, {"acc": 1.0})
+    quiet.close()
+    assert silent.getvalue() == ""
+
+
+def test_jsonl_log_appends(tmp_path: Path) -> None:
+    log = runs.JsonlLog(tmp_path / "log.jsonl")
+    log.write({"step": 1})
+    log.write({"step": 2})
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2] and all("time" in r for r in records)
+
+
+def test_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = runs.OneLineParser(prog="tool")
+    parser.add_argument("--n", type=int)
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["--n", "x"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == "tool: error: argument --n: invalid int value: 'x'\n"
+    assert runs.report_error("tool", ValueError("bad\nthing")) == 1
+    assert runs.report_error("tool", "usage", status=2) == 2
+    assert capsys.readouterr().err == "tool: error: bad thing\ntool: error: usage\n"
