@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import pickle
 import struct
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 
 from pact_vision import AdaptiveResNet, Mode, resnet
+from pact_vision.datasets import DataSplits, ImageSet, save_cifar10
 
 
 def tiny_model(mode: Mode = "dense", n: int = 3, **kwargs: float) -> AdaptiveResNet:
@@ -31,21 +31,16 @@ def set_head_bias(model: AdaptiveResNet, value: float) -> None:
 
 
 def write_cifar(root: Path, per_batch: int = 4, seed: int = 0) -> Path:
-    """Write a tiny data set in the ``cifar-10-batches-py`` layout under ``root``."""
-    rng = np.random.default_rng(seed)
-    where = root / "cifar-10-batches-py"
-    where.mkdir(parents=True)
-    names = ["batch_1", "batch_2", "batch_3", "batch_4", "batch_5", "test"]
-    for name in names:
-        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=per_batch).tolist()
-        file = "test_batch" if name == "test" else f"data_{name}"
-        with (where / file).open("wb") as f:
-            pickle.dump({"data": data, "labels": labels, "batch_label": name}, f)
-    meta = {"label_names": [f"class{i}" for i in range(10)], "num_cases_per_batch": per_batch}
-    with (where / "batches.meta").open("wb") as f:
-        pickle.dump(meta, f)
-    return where
+    """Write a tiny random data set in the ``cifar-10-batches-py`` layout under ``root``."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def split(count: int) -> ImageSet:
+        images = torch.randint(0, 256, (count, 3, 32, 32), generator=generator)
+        labels = torch.randint(0, 10, (count,), generator=generator)
+        return ImageSet(images.to(torch.uint8), labels)
+
+    classes = tuple(f"class{i}" for i in range(10))
+    return save_cifar10(root, DataSplits(split(5 * per_batch), split(per_batch), classes))
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:

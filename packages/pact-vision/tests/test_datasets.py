@@ -8,7 +8,15 @@ import pytest
 import torch
 from helpers import write_cifar, write_fashion
 
-from pact_vision.datasets import DataError, load_cifar10, load_dataset, load_fashion_mnist
+from pact_vision.datasets import (
+    DataError,
+    DataSplits,
+    ImageSet,
+    load_cifar10,
+    load_dataset,
+    load_fashion_mnist,
+    save_cifar10,
+)
 
 
 def test_cifar_layout_loads_into_one_uint8_tensor(tmp_path: Path) -> None:
@@ -93,3 +101,22 @@ def test_download_needs_torchvision(tmp_path: Path) -> None:
         pytest.skip("torchvision is importable; a download would hit the network")
     with pytest.raises(DataError, match="--download needs torchvision"):
         load_dataset("cifar10", tmp_path, download=True)
+
+
+def test_save_cifar10_is_the_loaders_inverse(tmp_path: Path) -> None:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (13, 3, 32, 32), generator=generator).to(torch.uint8)
+    labels = torch.randint(0, 10, (13,), generator=generator)
+    classes = tuple(f"c{i}" for i in range(10))
+    data = DataSplits(
+        ImageSet(images[:11], labels[:11]), ImageSet(images[11:], labels[11:]), classes
+    )
+    loaded = load_cifar10(save_cifar10(tmp_path, data).parent)
+    assert torch.equal(loaded.train.images, images[:11])
+    assert torch.equal(loaded.train.labels, labels[:11])
+    assert torch.equal(loaded.test.images, images[11:])
+    assert loaded.classes == classes
+    with pytest.raises(ValueError, match="uint8"):
+        save_cifar10(
+            tmp_path / "bad", DataSplits(ImageSet(images.float(), labels), data.test, classes)
+        )

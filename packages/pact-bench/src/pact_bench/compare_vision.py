@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -95,10 +96,8 @@ def set_controlled_halting(model: AdaptiveResNet, units: int) -> None:
                 head.bias.fill_(_CERTAIN if index == units else -_CERTAIN)
 
 
-def _measure(
-    model: AdaptiveResNet, images: Tensor, min_run_time: float
-) -> tuple[float, float, float, float]:
-    """Mean FLOPs per image, median and IQR latency (ms), and peak memory (MiB)."""
+def _timing(model: AdaptiveResNet, images: Tensor, min_run_time: float) -> dict[str, Any]:
+    """Row fields of one forward pass: FLOPs per image, latency and peak memory."""
     with torch.no_grad():
         flops = float(model(images).flops.double().mean())
 
@@ -107,7 +106,39 @@ def _measure(
 
         memory = measure_peak_memory(forward, images.device)
         latency = measure_latency(forward, min_run_time=min_run_time)
-    return flops, latency.median_ms, latency.iqr_s * 1e3, memory.mebibytes
+    return {
+        "flops": flops,
+        "batch": int(images.shape[0]),
+        "latency_ms": latency.median_ms,
+        "latency_iqr_ms": latency.iqr_s * 1e3,
+        "peak_memory_mib": memory.mebibytes,
+    }
+
+
+def _evaluation(
+    model: AdaptiveResNet, data: ImageSet, mode: str, device: torch.device
+) -> dict[str, Any]:
+    """Row fields of a test-set evaluation in ``mode``: accuracy, units, FLOPs."""
+    result = evaluate_model(model, data, mode, device=device)  # type: ignore[arg-type]
+    ponder = sum(result.units_per_block) / len(result.units_per_block)
+    return {
+        "accuracy": result.accuracy,
+        "mean_ponder": ponder,
+        "flops": result.mean_flops,
+        "active_fraction": ponder / model.units_per_block,
+    }
+
+
+def _identity(run: str, trained: str, evaluated: str, setting: str, source: str) -> dict[str, Any]:
+    """Row fields naming a model trained in mode ``trained``, evaluated in ``evaluated``."""
+    return {
+        "part": "vision",
+        "run": f"{run} {MODEL_NAMES[trained]}",
+        "model": MODEL_NAMES[trained],
+        "eval_mode": None if evaluated == "dense" else evaluated,
+        "setting": setting,
+        "source": source,
+    }
 
 
 def run_vision_comparison(
@@ -148,21 +179,12 @@ def run_vision_comparison(
             model.mode = mode
             if mode != "dense":
                 set_controlled_halting(model, units)
-            flops, median, iqr, memory = _measure(model, images, preset.min_run_time)
+            source = "dense" if mode == "dense" else "controlled halting"
             rows.append(
                 Row(
-                    part="vision",
-                    run=f"{preset.arch} {MODEL_NAMES[mode]}",
-                    model=MODEL_NAMES[mode],
-                    eval_mode=None if mode == "dense" else mode,
-                    setting=f"{units}/{n} units",
-                    source="dense" if mode == "dense" else "controlled halting",
-                    flops=flops,
+                    **_identity(preset.arch, mode, mode, f"{units}/{n} units", source),
+                    **_timing(model, images, preset.min_run_time),
                     active_fraction=units / n,
-                    batch=batch,
-                    latency_ms=median,
-                    latency_iqr_ms=iqr,
-                    peak_memory_mib=memory,
                 )
             )
     return rows
@@ -179,34 +201,21 @@ def _checkpoint_rows(
     model = load_vision_model(checkpoint).to(device)
     test = load_dataset(data, data_dir).test  # type: ignore[arg-type]
     subset = ImageSet(test.images[: preset.eval_images], test.labels[: preset.eval_images])
-    n = model.units_per_block
-    arch = f"resnet{6 * n + 2}"
+    arch = f"resnet{6 * model.units_per_block + 2}"
     modes: Sequence[str] = ("dense", "act", "thresholded") if model.halting else ("dense",)
     rows = []
     for mode in modes:
         status(f"[vision] {checkpoint}: evaluating {mode} on {len(subset)} test images")
-        result = evaluate_model(model, subset, mode, device=device)  # type: ignore[arg-type]
-        active = sum(result.units_per_block) / (len(result.units_per_block) * n)
+        evaluation = _evaluation(model, subset, mode, device)
         model.mode = mode
         for batch in preset.batches:
             images = standardize(subset.images[:batch].to(device))
-            _, median, iqr, memory = _measure(model, images, preset.min_run_time)
+            timing = _timing(model, images, preset.min_run_time)
+            timing["flops"] = evaluation["flops"]  # the test-set mean, not this batch's
             rows.append(
                 Row(
-                    part="vision",
-                    run=f"{checkpoint.name} {MODEL_NAMES[mode]}",
-                    model=MODEL_NAMES[mode],
-                    eval_mode=None if mode == "dense" else mode,
-                    setting=arch,
-                    source="checkpoint",
-                    accuracy=result.accuracy,
-                    mean_ponder=sum(result.units_per_block) / len(result.units_per_block),
-                    flops=result.mean_flops,
-                    active_fraction=active,
-                    batch=batch,
-                    latency_ms=median,
-                    latency_iqr_ms=iqr,
-                    peak_memory_mib=memory,
+                    **_identity(checkpoint.name, mode, mode, arch, "checkpoint"),
+                    **{**evaluation, **timing},
                 )
             )
     return rows
@@ -230,23 +239,12 @@ def read_vision_run(
         raise ValueError(f"the vision run {directory} needs --data (cifar10 or fashion-mnist)")
     model = load_vision_model(checkpoint).to(device)
     test = load_dataset(data, data_dir).test  # type: ignore[arg-type]
-    n = model.units_per_block
-    rows = []
-    for mode in EVAL_MODES[model.mode]:
-        result = evaluate_model(model, test, mode, device=device)  # type: ignore[arg-type]
-        ponder = sum(result.units_per_block) / len(result.units_per_block)
-        rows.append(
-            Row(
-                part="vision",
-                run=directory.name,
-                model=MODEL_NAMES[model.mode],
-                eval_mode=None if mode == "dense" else mode,
-                setting=f"resnet{6 * n + 2}",
-                source="run directory",
-                accuracy=result.accuracy,
-                mean_ponder=ponder,
-                flops=result.mean_flops,
-                active_fraction=ponder / n,
-            )
+    arch = f"resnet{6 * model.units_per_block + 2}"
+    trained = model.mode
+    return [
+        Row(
+            **_identity(directory.name, trained, mode, arch, "run directory"),
+            **_evaluation(model, test, mode, device),
         )
-    return rows
+        for mode in EVAL_MODES[trained]
+    ]

@@ -38,6 +38,7 @@ __all__ = [
     "load_cifar10",
     "load_dataset",
     "load_fashion_mnist",
+    "save_cifar10",
 ]
 
 DatasetName = Literal["cifar10", "fashion-mnist"]
@@ -173,6 +174,53 @@ def load_cifar10(root: str | Path) -> DataSplits:
     train = _cifar_split([where / f"data_batch_{i}" for i in range(1, 6)], where)
     test = _cifar_split([where / "test_batch"], where)
     return DataSplits(train, test, classes)
+
+
+def save_cifar10(root: str | Path, data: DataSplits) -> Path:
+    """Write ``data`` in the ``cifar-10-batches-py`` layout under ``root`` (the loader's inverse).
+
+    The training images are split over five ``data_batch_*`` files as evenly as their
+    number allows. Useful to export a subset, or to make small test sets.
+
+    Args:
+        root: Parent directory; the batches go to ``root / cifar-10-batches-py``.
+        data: Splits with uint8 ``[N, 3, 32, 32]`` images, labels in ``0..9`` and ten
+            class names.
+
+    Returns:
+        The directory written.
+
+    Raises:
+        ValueError: If the images are not uint8 ``[N, 3, 32, 32]`` or there are not ten
+            classes.
+    """
+    if len(data.classes) != 10:
+        raise ValueError(f"CIFAR-10 has 10 classes, got {len(data.classes)}")
+    where = Path(root) / CIFAR10_DIRNAME
+    where.mkdir(parents=True, exist_ok=True)
+    train_parts = zip(
+        torch.tensor_split(data.train.images, 5),
+        torch.tensor_split(data.train.labels, 5),
+        strict=True,
+    )
+    files = [(f"data_batch_{i}", part) for i, part in enumerate(train_parts, start=1)]
+    files.append(("test_batch", (data.test.images, data.test.labels)))
+    for name, (images, labels) in files:
+        if images.dtype != torch.uint8 or tuple(images.shape[1:]) != (3, 32, 32):
+            raise ValueError(
+                f"CIFAR-10 images must be uint8 [N, 3, 32, 32], got {images.dtype} "
+                f"{tuple(images.shape)}"
+            )
+        batch = {
+            "data": images.reshape(-1, 3072).numpy(),
+            "labels": labels.tolist(),
+            "batch_label": name,
+        }
+        with (where / name).open("wb") as f:
+            pickle.dump(batch, f)
+    with (where / "batches.meta").open("wb") as f:
+        pickle.dump({"label_names": list(data.classes)}, f)
+    return where
 
 
 def download_cifar10(root: str | Path) -> None:
