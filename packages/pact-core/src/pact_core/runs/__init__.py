@@ -1,0 +1,25 @@
+"""Plumbing for training and benchmark scripts, shared by pact-vision, pact-seq and pact-bench.
+
+Not halting math: the device choice, atomic checkpoint files, the random state a
+bit-identical resume needs, a progress bar with JSONL logs, and one-line argument
+errors. It lives in pact-core because every model package depends on pact-core.
+"""
+
+from pact_core.runs.cli import OneLineParser, report_error
+from pact_core.runs.device import resolve_device
+from pact_core.runs.files import load_checkpoint, save_atomic, write_text_atomic
+from pact_core.runs.progress import JsonlLog, ProgressBar
+from pact_core.runs.rng import rng_state, set_rng_state
+
+__all__ = [
+    "JsonlLog",
+    "OneLineParser",
+    "ProgressBar",
+    "load_checkpoint",
+    "report_error",
+    "resolve_device",
+    "rng_state",
+    "save_atomic",
+    "set_rng_state",
+    "write_text_atomic",
+]
