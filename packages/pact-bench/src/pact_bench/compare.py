@@ -132,7 +132,13 @@ def _parser() -> argparse.ArgumentParser:
         help="leave out one half of the comparison",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 to train the small sequence models, which "
+        "gain nothing from more and lose much on a busy machine; all for vision)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser  # fmt: skip
 
@@ -218,14 +224,18 @@ def _collect(
                 rows += read_vision_run(directory, args.data, args.data_dir, device)
         return rows, curves
     if "seq" not in args.skip:
-        seq_rows, curves = run_seq_comparison(
-            preset.seq,
-            args.out / "seq-runs",
-            seed=args.seed,
-            device=str(device),
-            status=status,
-            threads=args.threads,
-        )
+        threads = torch.get_num_threads()
+        try:
+            seq_rows, curves = run_seq_comparison(
+                preset.seq,
+                args.out / "seq-runs",
+                seed=args.seed,
+                device=str(device),
+                status=status,
+                threads=args.threads if args.threads is not None else 1,
+            )
+        finally:
+            torch.set_num_threads(threads)  # training set its own count
         rows += seq_rows
     if "vision" not in args.skip:
         rows += run_vision_comparison(
