@@ -139,3 +139,15 @@ def test_out_that_is_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     target.write_text("x")
     err = _one_line_error(capsys, ["--quick", "--out", str(target)])
     assert "cannot write to --out" in err
+
+
+def test_paper_preset_is_the_published_scale() -> None:
+    from pact_bench.compare import PRESETS
+
+    paper = PRESETS["paper"]
+    seq = paper.seq
+    assert (seq.bits, seq.hidden_size, seq.batch_size, seq.max_ponder) == (64, 128, 128, 100)
+    assert seq.steps == 200_000 and seq.log_every == 1000 and seq.eval_samples == 10_000
+    names = {run.name for run in seq.runs}
+    assert {"act-tau0.01", "act-tau0.001", "repeat-rho2", "repeat-rho8", "plain"} <= names
+    assert paper.vision.arch == "resnet110"
