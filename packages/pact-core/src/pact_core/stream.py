@@ -269,9 +269,9 @@ class HaltingStream:
         probs = torch.sigmoid(values) if is_logits else values
         active = self._active
 
-        self._executed = self._executed + active.to(torch.int64)
-        self._n_sum = self._n_sum + level * self._survival * probs
-        self._survival = self._survival * (1 - probs)
+        self._executed = self._executed + active  # int64 + bool
+        self._n_sum = torch.addcmul(self._n_sum, self._survival, probs, value=level)
+        self._survival = torch.addcmul(self._survival, self._survival, probs, value=-1.0)
 
         if self.mode == "act":
             halt_now, weight = self._act(probs, active)
