@@ -240,3 +240,15 @@ def test_python_dash_m_error_is_exactly_one_line(
     )
     assert result.returncode == 2
     assert result.stderr == stderr  # no traceback, no runpy warning
+
+
+def test_resume_from_a_corrupt_checkpoint_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    assert run_train(out, "--model", "plain", "--steps", "5", "--resume") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "cannot load checkpoint" in err

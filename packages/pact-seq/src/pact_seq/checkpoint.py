@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["load_checkpoint", "rng_state", "save_atomic", "set_rng_state", "write_text_atomic"]
+__all__ = [
+    "LOAD_ERRORS",
+    "load_checkpoint",
+    "rng_state",
+    "save_atomic",
+    "set_rng_state",
+    "write_text_atomic",
+]
 
 
 def _replace_from_temp(path: Path, write: Any) -> None:
@@ -34,6 +43,18 @@ def save_atomic(obj: object, path: str | os.PathLike[str]) -> None:
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to a temporary file beside ``path``, then ``os.replace`` it."""
     _replace_from_temp(Path(path), lambda handle: handle.write(text.encode("utf-8")))
+
+
+#: What :func:`load_checkpoint` raises on a missing, truncated or foreign file.
+LOAD_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    EOFError,
+    RuntimeError,
+    ValueError,
+    KeyError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

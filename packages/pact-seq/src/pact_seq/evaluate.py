@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from pickle import UnpicklingError
 
 import torch
 
 from pact_core import HALTING_MODES, HaltingMode
 from pact_seq._cli import Parser, report
-from pact_seq.checkpoint import load_checkpoint
+from pact_seq.checkpoint import LOAD_ERRORS, load_checkpoint
 from pact_seq.config import ConfigError, TrainConfig, build_model, build_task, resolve_device
 from pact_seq.model import SequenceModel
 from pact_seq.task import Task
@@ -144,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
         try:
             config, model = load_model(path, device)
-        except (OSError, RuntimeError, KeyError, ValueError, EOFError, UnpicklingError) as error:
+        except LOAD_ERRORS as error:
             raise ConfigError(f"cannot load checkpoint {path}: {error}") from error
         if args.mode is not None and not config.has_halting:
             raise ConfigError(f"the {config.model} model has no halting; omit --mode")

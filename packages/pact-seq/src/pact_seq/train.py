@@ -33,6 +33,7 @@ from torch import Tensor
 from pact_core import HALTING_MODES, EMABaseline, HaltingMode
 from pact_seq._cli import Parser, report
 from pact_seq.checkpoint import (
+    LOAD_ERRORS,
     load_checkpoint,
     rng_state,
     save_atomic,
@@ -403,7 +404,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(
                     f"{out} already holds a checkpoint; pass --resume or choose another --out"
                 )
-            trainer.load_state_dict(load_checkpoint(checkpoint))
+            try:
+                state = load_checkpoint(checkpoint)
+            except LOAD_ERRORS as error:
+                raise ConfigError(f"cannot load checkpoint {checkpoint}: {error}") from error
+            trainer.load_state_dict(state)
         elif (out / LOG).exists() and not args.resume:
             raise ConfigError(f"{out} already holds a log; choose another --out")
     except ConfigError as error:
