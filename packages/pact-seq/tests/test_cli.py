@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import pact_seq.train as train_module
+from pact_core.runs import load_checkpoint
 from pact_seq import evaluate, train
-from pact_seq.checkpoint import load_checkpoint
 
 TINY = ["--bits", "6", "--hidden-size", "8", "--batch-size", "8", "--max-ponder", "4"]
 TINY += ["--eval-samples", "64", "--log-every", "5", "--checkpoint-every", "10", "--quiet"]
@@ -251,4 +251,5 @@ def test_resume_from_a_corrupt_checkpoint_is_one_line(
     assert run_train(out, "--model", "plain", "--steps", "5", "--resume") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "cannot load checkpoint" in err
+    assert "cannot resume" in err
+    assert "unreadable" in err

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from pact_seq._cli import Parser, report
-from pact_seq.config import TASK_DEFAULTS, ConfigError, TrainConfig, resolve_device
+from pact_seq._cli import Parser, parse_device, report
+from pact_seq.config import TASK_DEFAULTS, ConfigError, TrainConfig
 from pact_seq.layer import MODES
 from pact_seq.train import Trainer, train_step
 
@@ -142,7 +142,7 @@ def measure_training_speed(
 
 
 def _parser() -> Parser:
-    parser = Parser(prog="python -m pact_seq.benchmark", description=__doc__.splitlines()[0])
+    parser = Parser(prog="pact_seq.benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=tuple(TASK_DEFAULTS), default="parity")
     parser.add_argument("--models", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--repeats", type=int, default=3, help="rho for repeat")
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.repeats < 1:
             raise ConfigError("--steps, --threads and --repeats must be >= 1, --warmup >= 0")
-        device = resolve_device(args.device)
+        run_device = parse_device(args.device)
         defaults = TASK_DEFAULTS[args.task]
         base = TrainConfig(
             task=args.task,
@@ -182,11 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
-        "device": str(device),
+        "device": str(run_device),
     }
     for model in args.models:
         config = replace(base, model=model, repeats=args.repeats if model == "repeat" else 1)
-        result = measure_training_speed(config, steps=args.steps, warmup=args.warmup, device=device)
+        result = measure_training_speed(
+            config, steps=args.steps, warmup=args.warmup, device=run_device
+        )
         print(json.dumps({"task": args.task, **asdict(result), "machine": machine}), flush=True)
     return 0
 

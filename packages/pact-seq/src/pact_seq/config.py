@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import torch
-
 from pact_core import HaltingMode
 from pact_seq.addition import AdditionTask
 from pact_seq.layer import EVAL_HALTING, MODES, TRAIN_HALTING, CellType, Mode
@@ -14,7 +12,7 @@ from pact_seq.model import INITS, Init, SequenceModel
 from pact_seq.parity import ParityTask
 from pact_seq.task import Task
 
-__all__ = ["TASKS", "ConfigError", "TrainConfig", "build_model", "build_task", "resolve_device"]
+__all__ = ["TASKS", "ConfigError", "TrainConfig", "build_model", "build_task"]
 
 TASKS = ("parity", "addition")
 
@@ -174,16 +172,3 @@ def build_model(config: TrainConfig, task: Task) -> SequenceModel:
         eval_halting=config.eval_mode,
         init=config.init,
     )
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` picks CUDA when available, else the CPU; other names are checked."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise ConfigError(f"unknown device {name!r}") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but CUDA is not available")
-    return device

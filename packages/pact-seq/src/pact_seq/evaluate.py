@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from pact_core import HALTING_MODES, HaltingMode
-from pact_seq._cli import Parser, report
-from pact_seq.checkpoint import LOAD_ERRORS, load_checkpoint
-from pact_seq.config import ConfigError, TrainConfig, build_model, build_task, resolve_device
+from pact_core.runs import load_checkpoint
+from pact_seq._cli import Parser, parse_device, report
+from pact_seq.config import ConfigError, TrainConfig, build_model, build_task
 from pact_seq.model import SequenceModel
 from pact_seq.task import Task
 
@@ -116,7 +116,7 @@ def load_model(path: str | Path, device: torch.device) -> tuple[TrainConfig, Seq
 
 
 def _parser() -> Parser:
-    parser = Parser(prog="python -m pact_seq.evaluate", description=__doc__.splitlines()[0])
+    parser = Parser(prog="pact_seq.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="checkpoint.pt of a training run")
     parser.add_argument(
         "--mode",
@@ -140,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(args.checkpoint)
         if not path.is_file():
             raise ConfigError(f"checkpoint not found: {path}")
-        device = resolve_device(args.device)
+        run_device = parse_device(args.device)
         try:
-            config, model = load_model(path, device)
-        except LOAD_ERRORS as error:
-            raise ConfigError(f"cannot load checkpoint {path}: {error}") from error
+            config, model = load_model(path, run_device)
+        except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
+            raise ConfigError(f"cannot load checkpoint {path}: {error}") from None
         if args.mode is not None and not config.has_halting:
             raise ConfigError(f"the {config.model} model has no halting; omit --mode")
         seed = config.seed + EVAL_SEED_OFFSET if args.seed is None else args.seed
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         halting=halting,
         seed=seed,
-        device=device,
+        device=run_device,
     )
     record = {"checkpoint": str(path), "task": config.task, "model": config.model}
     record.update(asdict(result))

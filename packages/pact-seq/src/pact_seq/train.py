@@ -31,15 +31,15 @@ import torch
 from torch import Tensor
 
 from pact_core import HALTING_MODES, EMABaseline, HaltingMode
-from pact_seq._cli import Parser, report
-from pact_seq.checkpoint import (
-    LOAD_ERRORS,
+from pact_core.runs import (
+    ProgressBar,
     load_checkpoint,
     rng_state,
     save_atomic,
     set_rng_state,
     write_text_atomic,
 )
+from pact_seq._cli import Parser, parse_device, report
 from pact_seq.config import (
     DEFAULT_REPEATS,
     TASK_DEFAULTS,
@@ -48,13 +48,11 @@ from pact_seq.config import (
     TrainConfig,
     build_model,
     build_task,
-    resolve_device,
 )
 from pact_seq.evaluate import EVAL_SEED_OFFSET, evaluate
 from pact_seq.layer import MODES
 from pact_seq.model import ModelOutput, SequenceModel
 from pact_seq.objective import Loss, training_loss
-from pact_seq.progress import ProgressBar
 from pact_seq.smoothing import (
     DEFAULT_WINDOW,
     fojo_steps_to_solve,
@@ -230,13 +228,13 @@ class Trainer:
                     log.write(json.dumps(record) + "\n")
                     log.flush()
                     self.interval_loss, self.interval_steps, self.interval_seconds = None, 0, 0.0
-                    bar.note = f"acc {record['accuracy']:.3f} ponder {record['ponder']:.2f}"
+                    bar.update(self.step, {"acc": record["accuracy"], "ponder": record["ponder"]})
                 if self.step % config.checkpoint_every == 0 or self.step == config.steps:
                     self._clock(tick)
                     save_atomic(self.state_dict(), out / CHECKPOINT)
                     tick = time.perf_counter()  # checkpoint time is not training time
                 bar.update(self.step)
-        bar.close(self.step)
+        bar.close()
 
     def _clock(self, tick: float) -> float:
         """Add the training time since ``tick`` to the totals; return the new tick."""
@@ -307,7 +305,7 @@ class Trainer:
 
 
 def _parser() -> Parser:
-    parser = Parser(prog="python -m pact_seq.train", description=__doc__.splitlines()[0])
+    parser = Parser(prog="pact_seq.train", description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--task", choices=TASKS, default="parity", help="parity or addition")
     add("--model", choices=MODES, required=True, help="layer mode")
@@ -391,13 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     """Train, write ``OUT/summary.json`` and return 0; 2 on a bad argument."""
     try:
         config, args = parse_config(argv)
-        device = resolve_device(args.device)
+        run_device = parse_device(args.device)
         if args.threads is not None:
             torch.set_num_threads(args.threads)
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out {out} exists and is not a directory")
-        trainer = Trainer.create(config, device)
+        trainer = Trainer.create(config, run_device)
         checkpoint = out / CHECKPOINT
         if checkpoint.exists():
             if not args.resume:
@@ -406,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             try:
                 state = load_checkpoint(checkpoint)
-            except LOAD_ERRORS as error:
-                raise ConfigError(f"cannot load checkpoint {checkpoint}: {error}") from error
+            except (FileNotFoundError, ValueError) as error:
+                raise ConfigError(f"cannot resume: {error}") from None
             trainer.load_state_dict(state)
         elif (out / LOG).exists() and not args.resume:
             raise ConfigError(f"{out} already holds a log; choose another --out")
