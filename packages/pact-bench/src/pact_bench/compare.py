@@ -302,13 +302,19 @@ def _plots(
     timed = [r for r in rows if r.part == "vision" and r.latency_ms is not None]
     for batch in sorted({r.batch for r in timed if r.batch is not None}):
         series = []
+        fractions = [r.active_fraction or 0.0 for r in timed if r.batch == batch]
         for model in ("dense", "sact", "psact"):
             points = sorted(
                 (r.active_fraction or 0.0, r.latency_ms or 0.0)
                 for r in timed
                 if r.batch == batch and r.model == model
             )
-            if points:
+            if model == "dense" and len(points) == 1:
+                # Dense runs every unit: draw it as the reference line across the plot.
+                latency = points[0][1]
+                ends = [min(fractions), max(fractions)]
+                series.append(Series("dense", ends, [latency, latency], markers=False))
+            elif points:
                 series.append(Series(model, [p[0] for p in points], [p[1] for p in points]))
         plots.append((
             f"vision_latency_vs_active_batch{batch}.png",
