@@ -19,7 +19,7 @@ import torch
 from pact_bench.flops import cell_step_flops
 from pact_bench.results import Row
 from pact_seq.config import TrainConfig, build_model, build_task
-from pact_seq.smoothing import savgol_filter, smoothing_window
+from pact_seq.smoothing import smoothed_accuracy
 from pact_seq.train import main as train_main
 
 __all__ = [
@@ -250,8 +250,5 @@ def _curve(directory: Path) -> TrainingCurve:
                 record = json.loads(line)
                 steps.append(int(record["step"]))
                 accuracy.append(float(record["accuracy"]))
-    smoothed = accuracy
-    if len(accuracy) >= 3:
-        window = smoothing_window(len(accuracy))
-        smoothed = savgol_filter(accuracy, window, min(3, window - 1)).tolist()
-    return TrainingCurve(directory.name, steps, accuracy, list(smoothed))
+    smoothed = smoothed_accuracy(accuracy).tolist()
+    return TrainingCurve(directory.name, steps, accuracy, smoothed)

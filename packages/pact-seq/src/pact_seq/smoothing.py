@@ -18,7 +18,13 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["fojo_steps_to_solve", "savgol_filter", "smoothing_window", "steps_to_solve"]
+__all__ = [
+    "fojo_steps_to_solve",
+    "savgol_filter",
+    "smoothed_accuracy",
+    "smoothing_window",
+    "steps_to_solve",
+]
 
 #: Fojo et al.: window of 71 log points, cubic, solved at 98% smoothed accuracy.
 DEFAULT_WINDOW = 71
@@ -100,15 +106,28 @@ def steps_to_solve(
     """
     if len(steps) != len(accuracies):
         raise ValueError(f"got {len(steps)} steps but {len(accuracies)} accuracies")
-    width = smoothing_window(len(steps), window)
-    if width < 1:
+    if not steps:
         return None
-    smoothed = _smoothed(accuracies, width, polyorder)
+    smoothed = smoothed_accuracy(accuracies, window=window, polyorder=polyorder)
     reached = np.flatnonzero(smoothed >= threshold)
     return int(steps[int(reached[0])]) if reached.size else None
 
 
-def _smoothed(accuracies: Sequence[float], width: int, polyorder: int) -> NDArray[np.float64]:
+def smoothed_accuracy(
+    accuracies: Sequence[float],
+    *,
+    window: int = DEFAULT_WINDOW,
+    polyorder: int = DEFAULT_POLYORDER,
+) -> NDArray[np.float64]:
+    """Training accuracy smoothed as :func:`steps_to_solve` smooths it.
+
+    Savitzky-Golay over ``window`` log points, or the largest odd window a shorter series
+    allows, with the degree lowered to ``window - 1`` if needed; an empty series stays
+    empty.
+    """
+    width = smoothing_window(len(accuracies), window)
+    if width < 1:
+        return np.asarray(accuracies, dtype=np.float64)
     return savgol_filter(accuracies, width, min(polyorder, width - 1))
 
 
@@ -139,10 +158,10 @@ def fojo_steps_to_solve(
     """
     if len(steps) != len(accuracies):
         raise ValueError(f"got {len(steps)} steps but {len(accuracies)} accuracies")
-    width = smoothing_window(len(steps), window)
-    if width < 1:
+    if not steps:
         return None
-    valid = np.flatnonzero(_smoothed(accuracies, width, polyorder) > threshold)
+    smoothed = smoothed_accuracy(accuracies, window=window, polyorder=polyorder)
+    valid = np.flatnonzero(smoothed > threshold)
     if not valid.size:
         return None
     raw = np.asarray(accuracies, dtype=np.float64)[valid]
