@@ -41,7 +41,7 @@ def draw_uniform(
 
 def logistic(u: Tensor) -> Tensor:
     """Logistic noise ``log u - log(1 - u)`` from clamped uniforms ``u``."""
-    return u.log() - (-u).log1p()
+    return torch.logit(u)
 
 
 def as_logits(values: Tensor, is_logits: bool) -> Tensor:

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 
-def _stick_breaking(inp: HaltingInput) -> Tensor:
+def stick_breaking(inp: HaltingInput) -> Tensor:
     """``q_l = h_l prod_{i<l} (1 - h_i)`` with ``h_L = 1`` (eqs. 15 and 18)."""
     x = inp.values
     head = x[..., :-1]
@@ -73,7 +73,7 @@ def halting_distribution(h: Tensor | None = None, *, logits: Tensor | None = Non
         >>> halting_distribution(torch.tensor([0.5, 0.5, 0.0]))
         tensor([0.5000, 0.2500, 0.2500])
     """
-    return _stick_breaking(halting_input(h, logits))
+    return stick_breaking(halting_input(h, logits))
 
 
 def _iteration_numbers(like: Tensor) -> Tensor:
@@ -197,7 +197,7 @@ def relaxed_halting(
     inp = halting_input(h, logits)
     u = _noise.draw_uniform(inp.values.shape, inp.values, generator, uniform)
     xi_logits = _noise.relaxed_bernoulli(inp.values, inp.is_logits, temperature, u)
-    return _stick_breaking(HaltingInput(xi_logits, is_logits=True))
+    return stick_breaking(HaltingInput(xi_logits, is_logits=True))
 
 
 def halting_log_prob(

@@ -50,6 +50,7 @@ from torch import Tensor
 
 from pact_core import _noise
 from pact_core._validation import (
+    HaltingInput,
     check_closed_unit,
     check_halting_values,
     check_max_iterations,
@@ -58,7 +59,7 @@ from pact_core._validation import (
     check_unit_interval_left_closed,
     validate_args_enabled,
 )
-from pact_core.halting import exceeds_threshold
+from pact_core.halting import exceeds_threshold, stick_breaking
 
 __all__ = ["HALTING_MODES", "HaltingMode", "HaltingStream"]
 
@@ -138,13 +139,11 @@ class HaltingStream:
         self._iteration = 0
         self._active = full(True, torch.bool)
         self._executed = full(0, torch.int64)
-        self._n_sum = full(0.0)  # sum_l l * S_h^l * h^l  (Alg. 3, line 13)
-        self._survival = full(1.0)  # S_h = prod_l (1 - h^l)  (Alg. 3, line 15)
+        self._probs: list[Tensor] = []  # h^1..h^m, for N (Alg. 3, lines 13 and 15)
         self._log_prob = full(0.0)  # discrete: log q(z)
         self._stick = full(1.0)  # relaxed: r = prod_l (1 - xi_hat^l)
         self._cumulative = full(0.0)  # act: c
         self._remainder = full(1.0)  # act: R
-        self._ponder = full(0.0)  # act: rho
         self._output: Tensor | None = None
 
     # ----------------------------------------------------------------- state queries
@@ -191,9 +190,16 @@ class HaltingStream:
 
     @property
     def expected_iterations(self) -> Tensor:
-        """``N`` ``[...]`` (eq. 24) over the iterations run, the remaining mass at the last."""
+        """``N`` ``[...]`` (eq. 24) over the iterations run, the remaining mass at the last.
+
+        Computed on demand from the ``h`` of every step, as
+        :func:`pact_core.expected_iterations` of ``h[..., :m]`` after ``m`` steps.
+        """
         self._require_started()
-        return self._n_sum + self._iteration * self._survival
+        stacked = torch.stack(self._probs, dim=-1)
+        q = stick_breaking(HaltingInput(stacked, is_logits=False))
+        levels = torch.arange(1, stacked.shape[-1] + 1, dtype=q.dtype, device=q.device)
+        return (q * levels).sum(dim=-1)
 
     @property
     def ponder(self) -> Tensor:
@@ -201,7 +207,8 @@ class HaltingStream:
         if self.mode != "act":
             raise RuntimeError(f"ponder is the ACT cost; this stream is in {self.mode!r} mode")
         self._require_started()
-        return self._ponder
+        # rho = N + R: the remainder stops changing when an element halts.
+        return self._executed.to(self._remainder.dtype) + self._remainder
 
     @property
     def cost(self) -> Tensor:
@@ -270,8 +277,7 @@ class HaltingStream:
         active = self._active
 
         self._executed = self._executed + active  # int64 + bool
-        self._n_sum = torch.addcmul(self._n_sum, self._survival, probs, value=level)
-        self._survival = torch.addcmul(self._survival, self._survival, probs, value=-1.0)
+        self._probs.append(probs)
 
         if self.mode == "act":
             halt_now, weight = self._act(probs, active)
@@ -288,7 +294,7 @@ class HaltingStream:
             weight = None
         if u is not None:
             self._record_output(u, halt_now, weight)
-        self._active = active & ~halt_now
+        self._active = active ^ halt_now  # halt_now only holds active elements
         self._iteration = level
 
     def _halting(self, h: Tensor | None, logits: Tensor | None) -> tuple[Tensor, bool]:
@@ -333,7 +339,7 @@ class HaltingStream:
         if weight is None:  # discrete / thresholded: keep u^z
             self._output = torch.where(self.expand(halt_now), u, self._output)
         else:  # relaxed / act: accumulate sum_l z_hat^l u^l
-            self._output = self._output + self.expand(weight).to(u.dtype) * u
+            self._output = torch.addcmul(self._output, self.expand(weight).to(u.dtype), u)
 
     def _discrete(
         self, values: Tensor, is_logits: bool, active: Tensor, uniform: Tensor | None
@@ -376,15 +382,11 @@ class HaltingStream:
         return halt_now, weight
 
     def _act(self, probs: Tensor, active: Tensor) -> tuple[Tensor, Tensor]:
-        zero = torch.zeros_like(probs)
-        cumulative = self._cumulative + probs  # Alg. 4, line 10
-        halt_now = active & (cumulative >= 1 - self.eps)  # line 12
-        going_on = active & ~halt_now
+        # c keeps growing after an element halts; only active elements read it.
+        self._cumulative = self._cumulative + probs  # Alg. 4, line 10
+        halt_now = active & (self._cumulative >= 1 - self.eps)  # line 12
+        going_on = active ^ halt_now
         remainder = self._remainder
-        weight = torch.where(halt_now, remainder, torch.where(going_on, probs, zero))
-        self._ponder = (
-            self._ponder + active.to(probs.dtype) + torch.where(halt_now, remainder, zero)
-        )
+        weight = torch.where(halt_now, remainder, probs * going_on)  # lines 13 and 16
         self._remainder = torch.where(going_on, remainder - probs, remainder)  # line 14
-        self._cumulative = torch.where(active, cumulative, self._cumulative)
         return halt_now, weight
