@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from pact_seq._cli import Parser, parse_device, report
 from pact_seq.config import TASK_DEFAULTS, ConfigError, TrainConfig
 from pact_seq.layer import MODES
-from pact_seq.train import Trainer, train_step
+from pact_seq.train import Trainer
 
 __all__ = ["SpeedResult", "main", "measure_training_speed"]
 
@@ -53,23 +53,13 @@ class SpeedResult:
 
 def _time_model(trainer: Trainer, steps: int, warmup: int) -> tuple[float, list[tuple[int, ...]]]:
     """Seconds for ``steps`` training steps after ``warmup``, and the loop steps of each."""
-    config = trainer.config
     loops: list[tuple[int, ...]] = []
     start = 0.0
     trainer.model.train()
     for index in range(warmup + steps):
         if index == warmup:
             start = time.perf_counter()
-        batch = trainer.task.sample(config.batch_size, trainer.data)
-        output, _ = train_step(
-            trainer.model,
-            trainer.optimizer,
-            trainer.task,
-            batch,
-            tau=trainer.tau,
-            baseline=trainer.baseline,
-            generator=trainer.noise,
-        )
+        _, output, _ = trainer.train_once()
         if index >= warmup:
             loops.append(output.recurrent.loop_steps)
     return time.perf_counter() - start, loops

@@ -197,6 +197,20 @@ class Trainer:
             }
         return record
 
+    def train_once(self) -> tuple[Batch, ModelOutput, Loss]:
+        """Sample a training batch and take one optimizer step on it (no host sync)."""
+        batch = self.task.sample(self.config.batch_size, self.data)
+        output, loss = train_step(
+            self.model,
+            self.optimizer,
+            self.task,
+            batch,
+            tau=self.tau,
+            baseline=self.baseline,
+            generator=self.noise,
+        )
+        return batch, output, loss
+
     def run(self, out: Path, *, progress: bool = True) -> None:
         """Train to ``config.steps``, logging and checkpointing into ``out``."""
         config = self.config
@@ -205,16 +219,7 @@ class Trainer:
         tick = time.perf_counter()
         with (out / LOG).open("a", encoding="utf-8") as log:
             while self.step < config.steps:
-                batch = self.task.sample(config.batch_size, self.data)
-                output, loss = train_step(
-                    self.model,
-                    self.optimizer,
-                    self.task,
-                    batch,
-                    tau=self.tau,
-                    baseline=self.baseline,
-                    generator=self.noise,
-                )
+                batch, output, loss = self.train_once()
                 self.step += 1
                 detached = loss.total.detach()
                 self.interval_loss = (
