@@ -86,6 +86,7 @@ class TrainingCurve:
     steps: list[int]
     accuracy: list[float]
     smoothed: list[float]
+    task: str = ""
 
 
 def _train_argv(
@@ -216,6 +217,7 @@ def read_seq_run(
         "setting": _setting(config),
         "source": source,
         "steps_to_solve": summary.get("steps_to_solve"),
+        "steps_to_solve_fojo": summary.get("steps_to_solve_fojo"),
         "steps": summary.get("steps"),
         "steps_per_s": summary.get("steps_per_s"),
     }
@@ -237,10 +239,10 @@ def read_seq_run(
                 flops=per_step * ponder,
             )
         )
-    return rows, _curve(directory)
+    return rows, _curve(directory, str(summary["task"]))
 
 
-def _curve(directory: Path) -> TrainingCurve:
+def _curve(directory: Path, task: str) -> TrainingCurve:
     steps: list[int] = []
     accuracy: list[float] = []
     log = directory / LOG
@@ -251,4 +253,4 @@ def _curve(directory: Path) -> TrainingCurve:
                 steps.append(int(record["step"]))
                 accuracy.append(float(record["accuracy"]))
     smoothed = smoothed_accuracy(accuracy).tolist()
-    return TrainingCurve(directory.name, steps, accuracy, smoothed)
+    return TrainingCurve(directory.name, steps, accuracy, smoothed, task)

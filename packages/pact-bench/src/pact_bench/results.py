@@ -31,6 +31,8 @@ class Row:
         accuracy: Evaluation accuracy in ``[0, 1]`` (sequence accuracy for addition).
         mean_ponder: Mean cell steps per input (seq) or units per position (vision).
         steps_to_solve: First logged step at which smoothed training accuracy reached 98%.
+        steps_to_solve_fojo: The statistic Fojo et al.'s analysis script computed for the
+            published table (:func:`pact_seq.smoothing.fojo_steps_to_solve`).
         steps: Training steps run.
         steps_per_s: Training steps per second.
         flops: FLOPs per input (seq: cell steps times cell FLOPs; vision: per image, as
@@ -51,6 +53,7 @@ class Row:
     accuracy: float | None = None
     mean_ponder: float | None = None
     steps_to_solve: int | None = None
+    steps_to_solve_fojo: int | None = None
     steps: int | None = None
     steps_per_s: float | None = None
     flops: float | None = None

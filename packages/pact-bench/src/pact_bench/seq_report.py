@@ -1,0 +1,126 @@
+"""``python -m pact_bench.seq_report``: our parity/addition runs beside Fojo et al.'s table.
+
+Reads finished ``pact_seq.train`` run directories and prints one Markdown table row per
+run and evaluation mode, with the published steps to solve (and ACT's mean ponder) of
+the same model and setting from :mod:`pact_bench.published`. ``--plot`` also draws the
+smoothed training accuracy of every run against training steps, with the 98% line that
+counts as solved.
+
+Example::
+
+    python -m pact_bench.seq_report --runs runs/parity/* --plot docs/results/parity.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pact_bench.compare_seq import RunError, TrainingCurve, read_seq_run
+from pact_bench.plot import Series, save_plot
+from pact_bench.published import format_published, published_row
+from pact_bench.results import Row
+from pact_seq.smoothing import SOLVED_ACCURACY
+
+__all__ = ["accuracy_plot_series", "main", "report_table"]
+
+
+def _steps(value: int | None) -> str:
+    return "no" if value is None else f"{value / 1000:g}k"
+
+
+def report_table(task: str, rows: Sequence[Row]) -> str:
+    """A Markdown table of ``rows`` with the published result of each model and setting.
+
+    "Steps to solve" is the first log point whose smoothed accuracy reaches 98% ("no" if
+    none within the run's steps); "Fojo statistic" is what the authors' script computed
+    (:func:`pact_seq.smoothing.fojo_steps_to_solve`); "published" is their table's cell.
+    """
+    lines = [
+        "| run | eval | accuracy | ponder steps | steps to solve | Fojo statistic "
+        "| published (Fojo) | steps run | train steps/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        published = format_published(published_row(task, row.model, row.setting))
+        accuracy = "-" if row.accuracy is None else f"{100 * row.accuracy:.1f}%"
+        ponder = "-" if row.mean_ponder is None else f"{row.mean_ponder:.2f}"
+        speed = "-" if row.steps_per_s is None else f"{row.steps_per_s:.0f}"
+        cells = [
+            row.run, row.eval_mode or "-", accuracy, ponder, _steps(row.steps_to_solve),
+            _steps(row.steps_to_solve_fojo), published,
+            "-" if row.steps is None else f"{row.steps / 1000:g}k", speed,
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def accuracy_plot_series(curves: Sequence[TrainingCurve]) -> list[Series]:
+    """One smoothed-accuracy line per run, and the 98% "solved" line across them all.
+
+    Raises:
+        ValueError: If no run has a log point.
+    """
+    drawn = [c for c in curves if c.steps]
+    if not drawn:
+        raise ValueError("no run has a training log to plot")
+    first = min(c.steps[0] for c in drawn)
+    last = max(c.steps[-1] for c in drawn)
+    series = [Series(c.run, c.steps, c.smoothed, markers=False) for c in drawn]
+    series.append(Series("solved (98%)", [first, last], [SOLVED_ACCURACY] * 2, markers=False))
+    return series
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pact_bench.seq_report",
+        description="Tabulate pact_seq.train runs beside Fojo et al.'s published table.",
+    )
+    parser.add_argument(
+        "--runs", type=Path, nargs="+", required=True, metavar="DIR",
+        help="finished pact_seq.train run directories of one task (files are skipped)",
+    )  # fmt: skip
+    parser.add_argument("--plot", type=Path, default=None, help="write the accuracy plot here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table (and write the plot); one-line errors exit with status 2."""
+    args = _parser().parse_args(argv)
+    try:
+        missing = [str(d) for d in args.runs if not d.exists()]
+        if missing:
+            raise RunError(f"--runs: no such directory: {', '.join(missing)}")
+        runs = [d for d in args.runs if d.is_dir()]  # a shell glob also matches files
+        if not runs:
+            raise RunError("none of --runs is a directory")
+        rows: list[Row] = []
+        curves: list[TrainingCurve] = []
+        tasks: set[str] = set()
+        for directory in runs:
+            run_rows, curve = read_seq_run(directory)
+            rows += run_rows
+            curves.append(curve)
+            tasks.add(curve.task)
+        if len(tasks) > 1:
+            raise RunError(f"--runs mixes tasks ({', '.join(sorted(tasks))}); give one task")
+        task = tasks.pop()
+        if args.plot is not None:
+            save_plot(
+                args.plot, accuracy_plot_series(curves),
+                title=f"{task}: smoothed training-batch accuracy",
+                xlabel="training steps", ylabel="accuracy",
+            )  # fmt: skip
+    except (RunError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(report_table(task, rows))
+    if args.plot is not None:
+        print(f"\nwrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

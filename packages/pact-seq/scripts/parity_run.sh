@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The issue-3 parity reproduction: every row of Fojo et al.'s parity table (ACT at two
+# taus, Repeat-RNN at rho 2, 3, 5 and 8, the plain RNN) plus relaxed PACT at two taus,
+# at the published configuration (64 bits, 128-unit tanh RNN, batch 128, Adam 1e-3),
+# 200k steps each; pact_seq.train evaluates PACT discrete, thresholded and relaxed at
+# the end, into summary.json. Everything lands in $OUT; commands are echoed to
+# $OUT/commands.txt, and a finished run is skipped (its summary.json exists), so the
+# script resumes after a stop.
+# Override the defaults through the environment, e.g.
+#   STEPS=2000 SEEDS="0 1" OUT=/tmp/parity packages/pact-seq/scripts/parity_run.sh
+# Then draw the table and the plot:
+#   python -m pact_bench.seq_report --task parity --runs $OUT/* --plot docs/results/parity.png
+# One thread per run: on the 2-core dev machine the other core ran the vision job.
+set -euo pipefail
+
+PYTHON=${PYTHON:-python}
+OUT=${OUT:-runs/parity}
+STEPS=${STEPS:-200000}
+SEEDS=${SEEDS:-0}
+ACT_TAUS=${ACT_TAUS:-"0.01 0.001"}
+PACT_TAUS=${PACT_TAUS:-"0.001 0.0001"}
+REPEATS=${REPEATS:-"2 3 5 8"}
+THREADS=${THREADS:-1}
+
+mkdir -p "$OUT"
+run() {
+    echo "$*" >> "$OUT/commands.txt"
+    "$@"
+}
+train() {  # train NAME ARGS...: one run, skipped when already finished
+    local dir="$OUT/$1"
+    shift
+    [[ -f $dir/summary.json ]] && return 0
+    run "$PYTHON" -m pact_seq.train --task parity --steps "$STEPS" --threads "$THREADS" \
+        --quiet --resume --out "$dir" "$@"
+}
+
+for seed in $SEEDS; do
+    for rho in $REPEATS; do
+        train "repeat_rho${rho}_s$seed" --model repeat --repeats "$rho" --seed "$seed"
+    done
+    train "plain_s$seed" --model plain --seed "$seed"
+    for tau in $ACT_TAUS; do
+        train "act_tau${tau}_s$seed" --model act --tau "$tau" --seed "$seed"
+    done
+    for tau in $PACT_TAUS; do
+        train "pact_tau${tau}_s$seed" --model pact --tau "$tau" --seed "$seed"
+    done
+done
+{ uname -a; nproc; "$PYTHON" -c "import torch; print('torch', torch.__version__)"; } \
+    > "$OUT/machine.txt"
