@@ -20,8 +20,12 @@ weighted each residual by the stick that remains before it, which is how eq. 28 
 for the weighted sum of Alg. 3 in a residual network. SACT's output is the ACT-weighted
 sum of the states (Alg. 4, as in SACT's code), with a 0/1 mask.
 
-No halting decision is read on the host: all ``L`` units run (masked), so the forward
-pass never synchronises with the device.
+With the default ``execution="masked"`` no halting decision is read on the host: all
+``L`` units run (masked), so the forward pass never synchronises with the device. With
+``execution="sparse"`` (evaluation in the thresholded or discrete mode) each unit ``l > 1``
+computes only the tiles holding an active position and skips itself when there is none
+(:mod:`pact_vision.sparse`), which costs one host sync per unit and saves the time the
+masks save in FLOPs.
 """
 
 from __future__ import annotations
@@ -45,12 +49,15 @@ from pact_vision.grouping import (
 )
 from pact_vision.halting_head import HaltingHead
 from pact_vision.output import BlockOutput, ResNetOutput
+from pact_vision.sparse import sparse_unit_forward
 from pact_vision.units import LEAKY_SLOPE, PreActUnit, batch_norm, conv3x3
 
 __all__ = [
+    "EXECUTIONS",
     "MODES",
     "AdaptiveBlock",
     "AdaptiveResNet",
+    "Execution",
     "Mode",
     "ResNetOptions",
     "resnet",
@@ -61,6 +68,9 @@ __all__ = [
 
 Mode = Literal["dense", "act", "relaxed", "discrete", "thresholded"]
 MODES: tuple[Mode, ...] = get_args(Mode)
+Execution = Literal["masked", "sparse"]
+EXECUTIONS: tuple[Execution, ...] = get_args(Execution)
+SPARSE_MODES = ("thresholded", "discrete")
 
 
 def check_mode(mode: str) -> Mode:
@@ -120,6 +130,7 @@ class AdaptiveBlock(nn.Module):
         delta: float,
         eps: float,
         threshold: float,
+        execution: Execution = "masked",
     ) -> BlockOutput:
         """Run the block on ``u: [B, C_in, H_in, W_in]`` in ``mode``.
 
@@ -131,6 +142,7 @@ class AdaptiveBlock(nn.Module):
             delta: Stick clipping threshold ``delta`` (relaxed, eq. 28).
             eps: ACT's ``epsilon`` (act).
             threshold: Halting threshold (thresholded).
+            execution: ``"masked"`` or ``"sparse"`` (binary masks, eval mode only).
 
         Returns:
             The block output ``[B, C, H, W]`` with its FLOPs, cost and maps.
@@ -177,7 +189,10 @@ class AdaptiveBlock(nn.Module):
             if index > 0:
                 mask = ungroup(stream.mask, group, height, width)  # eq. 28: a
                 active = mask > 0
-                u = unit(u, mask.unsqueeze(1).to(u.dtype))
+                if execution == "sparse":
+                    u = sparse_unit_forward(unit, u, active)
+                else:
+                    u = unit(u, mask.unsqueeze(1).to(u.dtype))
                 flops = flops + masked_unit_flops(active, self.channels)
             logits = None
             if index < num_units - 1:
@@ -216,6 +231,9 @@ class AdaptiveResNet(nn.Module):
         delta: Clipping threshold ``delta`` of the relaxed mode (eq. 28).
         eps: ACT's ``epsilon`` (SACT mode).
         threshold: Halting threshold of the thresholded mode.
+        execution: ``"masked"`` (every unit runs everywhere, multiplied by its mask) or
+            ``"sparse"`` (units compute only where their mask is active; evaluation in the
+            thresholded or discrete mode only; same outputs up to summation order).
 
     Example::
 
@@ -241,6 +259,7 @@ class AdaptiveResNet(nn.Module):
         delta: float = 0.01,
         eps: float = 0.01,
         threshold: float = 0.5,
+        execution: Execution = "masked",
     ) -> None:
         super().__init__()
         if isinstance(units_per_block, bool) or not isinstance(units_per_block, int):
@@ -268,6 +287,7 @@ class AdaptiveResNet(nn.Module):
         self.delta = delta
         self.eps = eps
         self.threshold = threshold
+        self.execution = execution
 
     @property
     def stages(self) -> tuple[AdaptiveBlock, ...]:
@@ -287,6 +307,19 @@ class AdaptiveResNet(nn.Module):
         self._mode = mode
 
     @property
+    def execution(self) -> Execution:
+        """``"masked"`` or ``"sparse"``, one of :data:`EXECUTIONS`; assign to switch."""
+        return self._execution
+
+    @execution.setter
+    def execution(self, value: str) -> None:
+        for known in EXECUTIONS:
+            if value == known:
+                self._execution = known
+                return
+        raise ValueError(f"execution must be one of {', '.join(EXECUTIONS)}; got {value!r}")
+
+    @property
     def group(self) -> int:
         """Side ``g`` of the grouped halting patches; assign to switch."""
         return self._group
@@ -304,6 +337,12 @@ class AdaptiveResNet(nn.Module):
             Logits, per-image FLOPs, and per-block costs, cost maps, executed-unit maps
             and (discrete mode) ``log q(z)``; see :class:`~pact_vision.output.ResNetOutput`.
         """
+        if self._execution == "sparse" and (self.training or self._mode not in SPARSE_MODES):
+            raise ValueError(
+                "execution='sparse' evaluates binary masks: it needs model.eval() and mode "
+                f"thresholded or discrete, got mode {self._mode!r} in "
+                f"{'training' if self.training else 'eval'} mode"
+            )
         u = self.stem(x)
         batch, _, height, width = u.shape
         stem_flops = 2 * self.stem.in_channels * self.stem.out_channels * 9 * height * width
@@ -318,6 +357,7 @@ class AdaptiveResNet(nn.Module):
                 delta=self.delta,
                 eps=self.eps,
                 threshold=self.threshold,
+                execution=self._execution,
             )
             outputs.append(result)
             u = result.features
@@ -356,6 +396,7 @@ class ResNetOptions(TypedDict, total=False):
     delta: float
     eps: float
     threshold: float
+    execution: Execution
 
 
 def _build(units_per_block: int, **kwargs: Unpack[ResNetOptions]) -> AdaptiveResNet:

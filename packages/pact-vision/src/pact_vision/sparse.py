@@ -1,105 +1,98 @@
-"""Sparse execution of a masked residual unit: compute only where the active mask needs it.
+"""Sparse execution of a masked residual unit: compute only the tiles the active mask needs.
 
-For a binary active mask ``a`` (thresholded or discrete PSACT at evaluation), a
-stride-1 unit ``F(u) = u + f(u) * a`` (eq. 28) needs
+For a binary active mask ``a`` (thresholded or discrete PSACT at evaluation), a stride-1
+unit ``F(u) = u + f(u) * a`` (eq. 28) needs ``f`` only at the active positions. This
+module runs it SBNet-style (REFERENCE §4): the output is cut into ``t x t`` tiles, the
+tiles holding an active position are gathered across the whole batch with a halo of two
+pixels (one per 3x3 convolution), both convolutions run *densely* on the stacked tiles
+without padding, and the update is added back at the active positions only. Everything
+else is carried unchanged, and a unit with no active position is skipped.
 
-* conv2 only at the active positions ``P``;
-* conv1 only at ``D = dilate(P)``, the positions conv2 reads around ``P``;
-* BN1 and leaky ReLU only at ``dilate(D)``, the positions conv1 reads around ``D``;
+Why tiles and not a gather of single positions (im2col on a subset, as perforated CNNs
+and DynConv do): on CPU the convolution libraries are far faster than a gathered GEMM.
+On the development machine a 3x3 convolution of a ``[64, 16, 32, 32]`` map took 2.6 ms
+with oneDNN, while merely gathering its ``[65536, 144]`` im2col matrix took 68 ms and
+the GEMM on it 15 ms. Tiles keep the dense kernels and only add a halo (conv1 runs on
+``(t + 2)^2`` positions per ``t^2`` outputs) and the gather/scatter copies.
 
-and leaves every other position unchanged. Each convolution becomes one GEMM: the 3x3
-neighbourhoods of the positions it needs are gathered, across the whole batch, from a
-channels-last ``[positions, C]`` view into one ``[n, 9C]`` matrix (im2col on a subset of
-positions), multiplied by the ``[9C, C]`` kernel, and the result is scattered back. The
-batch norms use their running statistics as a per-channel affine map, so this is an
-evaluation path. It works on any device; the only host sync is reading how many
-positions are active (``nonzero``), which also lets a unit with none be skipped.
-
-This is the approach of perforated CNNs and of DynConv's gather-scatter, written with
-plain torch indexing and matrix products.
+Zero padding is reproduced exactly: conv1 pads the *activated* input
+``leaky_relu(bn1(u))`` with zeros, so the halo positions outside the image are zeroed
+after the activation, and likewise conv2's input. The batch norms use their running
+statistics, so this is an evaluation path. The host syncs are reading the number of
+active tiles (``nonzero``), which also decides whether to skip the unit or, when most
+tiles are active, to run it densely.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from pact_vision.flops import dilate
 from pact_vision.units import LEAKY_SLOPE, PreActUnit
 
-__all__ = ["neighbourhoods", "sparse_unit_forward"]
+__all__ = ["DEFAULT_DENSE_ABOVE", "DEFAULT_TILE", "active_tiles", "sparse_unit_forward"]
 
-_OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+DEFAULT_TILE = 8
+DEFAULT_DENSE_ABOVE = 0.5
 
 
-def neighbourhoods(positions: Tensor, height: int, width: int) -> Tensor:
-    """Flat indices of the 3x3 neighbourhoods of flat positions in a ``[B, H, W]`` grid.
+def active_tiles(active: Tensor, tile: int) -> Tensor:
+    """Which ``tile x tile`` tiles of a mask hold an active position.
 
     Args:
-        positions: int64 ``[n]``, indices ``b * H * W + i * W + j``.
-        height: ``H``.
-        width: ``W``.
+        active: bool ``[B, H, W]``.
+        tile: Tile side ``t``; the last row and column of tiles may stick out of the map.
 
     Returns:
-        int64 ``[n, 9]`` in row-major offset order (the layout of a 3x3 kernel). A
-        neighbour outside the image is ``-1``: the last row of a table whose last row is
-        zero, which is how the gathers below implement zero padding.
+        bool ``[B, ceil(H / t), ceil(W / t)]``.
     """
-    plane = height * width
-    row = (positions % plane) // width
-    column = positions % width
-    outside = positions.new_full((), -1)
-    columns = []
-    for dy, dx in _OFFSETS:
-        y, x = row + dy, column + dx
-        inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
-        columns.append(torch.where(inside, positions + dy * width + dx, outside))
-    return torch.stack(columns, dim=1)
+    batch, height, width = active.shape
+    rows, columns = -(-height // tile), -(-width // tile)
+    padded = F.pad(active.to(torch.uint8), (0, columns * tile - width, 0, rows * tile - height))
+    return padded.view(batch, rows, tile, columns, tile).amax(dim=(2, 4)) > 0
 
 
-def _affine(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
-    """Eval-mode batch norm as ``x * scale + shift``, per channel."""
-    if bn.running_mean is None or bn.running_var is None:
-        raise ValueError("sparse execution needs batch norms that track running statistics")
-    scale = torch.rsqrt(bn.running_var + bn.eps)
-    if bn.weight is not None:
-        scale = scale * bn.weight
-    shift = -bn.running_mean * scale
-    if bn.bias is not None:
-        shift = shift + bn.bias
-    return scale, shift
+def _inside(starts: Tensor, size: int, limit: int) -> Tensor:
+    """Bool ``[T, size]``: which of ``starts[k] + 0..size-1`` lie in ``0..limit-1``."""
+    coords = starts.unsqueeze(1) + torch.arange(size, device=starts.device)
+    return (coords >= 0) & (coords < limit)
 
 
-def _kernel_matrix(conv: nn.Conv2d) -> Tensor:
-    """``[C_out, C_in, 3, 3] -> [9 C_in, C_out]`` matching the gathered ``[n, 9, C_in]``."""
-    weight = conv.weight
-    return weight.permute(2, 3, 1, 0).reshape(9 * weight.shape[1], weight.shape[0])
-
-
-def _gather_patches(rows: Tensor, index: Tensor) -> Tensor:
-    """``rows`` ``[N + 1, C]`` (last row zero), ``index`` ``[n, 9]`` -> ``[n, 9 C]``."""
-    return rows[index].reshape(index.shape[0], -1)
+def _halo_mask(rows: Tensor, columns: Tensor, size: int, height: int, width: int) -> Tensor:
+    """``[T, 1, size, size]`` float mask of the window positions inside the image."""
+    inside = _inside(rows, size, height).unsqueeze(2) & _inside(columns, size, width).unsqueeze(1)
+    return inside.unsqueeze(1)
 
 
 @torch.no_grad()
-def sparse_unit_forward(unit: PreActUnit, u: Tensor, active: Tensor) -> Tensor:
-    """``F(u) = u + f(u) * a`` for a binary mask, computing ``f`` only where needed.
+def sparse_unit_forward(
+    unit: PreActUnit,
+    u: Tensor,
+    active: Tensor,
+    *,
+    tile: int = DEFAULT_TILE,
+    dense_above: float = DEFAULT_DENSE_ABOVE,
+) -> Tensor:
+    """``F(u) = u + f(u) * a`` for a binary mask, computing ``f`` only on active tiles.
 
     Equal to ``unit(u, a)`` in eval mode up to floating-point summation order.
 
     Args:
         unit: A stride-1 unit whose input and output widths agree, in eval mode.
-        u: ``[B, C, H, W]``; channels-last memory format avoids a copy.
+        u: ``[B, C, H, W]``.
         active: bool ``[B, H, W]``, the positions where the unit runs.
+        tile: Output tile side ``t``, clipped to the map (a map no larger than ``t`` is
+            one tile per image, i.e. whole images are skipped or computed).
+        dense_above: If more than this share of the tiles is active, run the unit densely
+            with the mask (gathering would cost more than it saves). ``1.0`` never does.
 
     Returns:
-        ``[B, C, H, W]`` in channels-last memory format; ``u`` itself if no position is
-        active.
+        ``[B, C, H, W]``; ``u`` itself if no position is active.
 
     Raises:
-        ValueError: For a strided or widening unit, a unit in training mode, or a mask of
-            the wrong shape.
+        ValueError: For a strided or widening unit, a unit in training mode, a mask of
+            the wrong shape, ``tile < 1`` or ``dense_above`` outside ``[0, 1]``.
     """
     if unit.stride != 1 or unit.in_channels != unit.out_channels:
         raise ValueError("sparse execution covers stride-1 units that keep their width")
@@ -111,31 +104,40 @@ def sparse_unit_forward(unit: PreActUnit, u: Tensor, active: Tensor) -> Tensor:
             f"active must be a bool mask of shape {(batch, height, width)}, "
             f"got {active.dtype} {tuple(active.shape)}"
         )
-    positions = torch.nonzero(active.reshape(-1)).squeeze(1)  # P, the one host sync
-    if positions.numel() == 0:
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1, got {tile}")
+    if not 0.0 <= dense_above <= 1.0:
+        raise ValueError(f"dense_above must be in [0, 1], got {dense_above}")
+
+    t = min(tile, max(height, width))
+    occupied = active_tiles(active, t)
+    index = torch.nonzero(occupied)  # [T, 3]: (image, tile row, tile column); a host sync
+    count = index.shape[0]
+    if count == 0:
         return u
-    needed = torch.nonzero(dilate(active).reshape(-1)).squeeze(1)  # D
-    inputs = torch.nonzero(dilate(dilate(active)).reshape(-1)).squeeze(1)  # dilate(D)
+    if count > dense_above * occupied.numel():
+        dense: Tensor = unit(u, active.unsqueeze(1).to(u.dtype))
+        return dense
 
-    u = u.contiguous(memory_format=torch.channels_last)
-    rows = u.permute(0, 2, 3, 1).view(-1, channels)  # a view: [B*H*W, C]
+    rows, columns = occupied.shape[1], occupied.shape[2]
+    extra_h, extra_w = rows * t - height, columns * t - width
+    image, tile_row, tile_column = index.unbind(1)
+    top, left = tile_row * t, tile_column * t
 
-    # BN1 + leaky ReLU at dilate(D), zero elsewhere (conv1's zero padding included).
-    scale1, shift1 = _affine(unit.bn1)
-    pre = rows.new_zeros(rows.shape[0] + 1, channels)
-    pre[inputs] = F.leaky_relu(rows[inputs] * scale1 + shift1, LEAKY_SLOPE)
-    hidden = _gather_patches(pre, neighbourhoods(needed, height, width)) @ _kernel_matrix(
-        unit.conv1
-    )  # conv1 at D: [|D|, C]
+    # Input windows with a 2-pixel halo: [T, C, t + 4, t + 4].
+    padded = F.pad(u, (2, 2 + extra_w, 2, 2 + extra_h))
+    windows = padded.unfold(2, t + 4, t).unfold(3, t + 4, t)  # [B, C, rows, cols, t+4, t+4]
+    x = windows[image, :, tile_row, tile_column]
+    x = F.leaky_relu(unit.bn1(x), LEAKY_SLOPE)
+    x = x * _halo_mask(top - 2, left - 2, t + 4, height, width).to(x.dtype)
+    hidden = F.conv2d(x, unit.conv1.weight)  # [T, C, t + 2, t + 2]
+    hidden = F.leaky_relu(unit.bn2(hidden), LEAKY_SLOPE)
+    hidden = hidden * _halo_mask(top - 1, left - 1, t + 2, height, width).to(x.dtype)
+    update = F.conv2d(hidden, unit.conv2.weight)  # [T, C, t, t]
 
-    # BN2 + leaky ReLU at D, then conv2 at P.
-    scale2, shift2 = _affine(unit.bn2)
-    mid = rows.new_zeros(rows.shape[0] + 1, channels)
-    mid[needed] = F.leaky_relu(hidden * scale2 + shift2, LEAKY_SLOPE)
-    update = _gather_patches(mid, neighbourhoods(positions, height, width)) @ _kernel_matrix(
-        unit.conv2
-    )  # conv2 at P: [|P|, C]
-
-    out = u.clone(memory_format=torch.channels_last)
-    out.permute(0, 2, 3, 1).view(-1, channels).index_add_(0, positions, update)
-    return out
+    mask = F.pad(active, (0, extra_w, 0, extra_h)).view(batch, rows, t, columns, t)
+    update = update * mask[image, tile_row, :, tile_column, :].unsqueeze(1).to(update.dtype)
+    out = F.pad(u, (0, extra_w, 0, extra_h)) if extra_h or extra_w else u.clone()
+    view = out.view(batch, channels, rows, t, columns, t)
+    view[image, :, tile_row, :, tile_column, :] += update
+    return out[:, :, :height, :width] if extra_h or extra_w else out
