@@ -328,3 +328,36 @@ def test_halted_elements_pass_the_same_state_at_every_later_step(
     for index in range(1, len(seen)):
         halted = ~seen[index - 1][1]
         assert torch.equal(seen[index][0][halted], seen[index - 1][0][halted])
+
+
+@pytest.mark.parametrize("cell", CELL_TYPES)
+@pytest.mark.parametrize("halting", HALTINGS)
+def test_compaction_equals_the_masked_loop(cell: CellType, halting: HaltingMode) -> None:
+    # Outputs, costs, iterations, log q(z), loop steps and gradients all agree.
+    layer = make("pact", cell, max_ponder=8)
+    set_halting(layer, 0.0, 0.0)
+    head = layer.halting_head
+    assert head is not None
+    with torch.no_grad():
+        head.weight.normal_(0.0, 3.0)  # spread the halting steps over the batch
+    x = torch.randn(32, T, IN)
+    results = []
+    for compact in (False, True):
+        layer.compact = compact
+        layer.zero_grad()
+        out = layer(x, halting=halting, generator=torch.Generator().manual_seed(3))
+        (out.outputs.square().sum() + out.cost.sum()).backward()
+        grads = [p.grad.clone() for p in layer.parameters() if p.grad is not None]
+        results.append((out, grads))
+    (masked, masked_grads), (compact_out, compact_grads) = results
+    assert masked.iterations.min() < masked.iterations.max(), "needs uneven halting"
+    torch.testing.assert_close(compact_out.outputs, masked.outputs, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(compact_out.cost, masked.cost, atol=1e-6, rtol=1e-6)
+    assert torch.equal(compact_out.iterations, masked.iterations)
+    assert compact_out.loop_steps == masked.loop_steps
+    if halting == "discrete":
+        assert compact_out.log_prob is not None and masked.log_prob is not None
+        torch.testing.assert_close(compact_out.log_prob, masked.log_prob, atol=1e-6, rtol=1e-6)
+    assert len(compact_grads) == len(masked_grads)
+    for ours, theirs in zip(compact_grads, masked_grads, strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)

@@ -21,6 +21,13 @@ Elements of a batch halt at different iterations. The loop over iterations runs 
 every element has halted or the cap ``L`` is reached; a halted element's state is frozen
 with ``torch.where``. There is no Python loop over batch elements, and the only host
 sync is one :meth:`pact_core.HaltingStream.all_halted` per iteration.
+
+With ``compact=True`` the cell runs only on the rows still active at each iteration
+(gathered with ``index_select`` and written back with ``index_copy``), so the cell FLOPs
+scale with the active elements; the halting head still sees every row, frozen ones
+included, exactly as in the masked loop, so the results are the same (up to the
+summation order of a smaller matrix product). It costs one more host sync per iteration
+(the active rows' indices).
 """
 
 from __future__ import annotations
@@ -110,6 +117,8 @@ class AdaptiveRecurrent(nn.Module):
         halting_bias: Initial bias ``b`` of the halting head (``+1`` as in ACT).
         eval_halting: Halting used in ``eval()`` mode when :meth:`forward` is not told;
             defaults to ``"thresholded"`` for PACT and ``"act"`` for ACT.
+        compact: Run the cell only on the still-active rows of each iteration (see the
+            module docstring). A plain attribute: assign to switch.
 
     Example::
 
@@ -134,6 +143,7 @@ class AdaptiveRecurrent(nn.Module):
         delta: float = 0.01,
         halting_bias: float = 1.0,
         eval_halting: HaltingMode | None = None,
+        compact: bool = False,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -164,6 +174,7 @@ class AdaptiveRecurrent(nn.Module):
         self.temperature = float(temperature)
         self.eps = float(eps)
         self.delta = float(delta)
+        self.compact = bool(compact)
         self.cell: nn.RNNCell | nn.LSTMCell | nn.GRUCell
         if cell == "rnn":
             self.cell = nn.RNNCell(input_size + 1, hidden_size, nonlinearity="tanh")
@@ -315,9 +326,15 @@ class AdaptiveRecurrent(nn.Module):
         accumulate = halting in ("relaxed", "act")
         ran = 0
         for level in range(limit):
-            new = self._cell_step(first if level == 0 else later, u)
-            if level > 0:  # halted elements keep their state u^z
-                new = torch.where(stream.active[:, None], new, u)
+            inputs = first if level == 0 else later
+            if level > 0 and self.compact:  # the cell runs on the active rows only
+                rows = torch.nonzero(stream.active).squeeze(1)
+                stepped = self._cell_step(inputs.index_select(0, rows), u.index_select(0, rows))
+                new = u.index_copy(0, rows, stepped)
+            else:
+                new = self._cell_step(inputs, u)
+                if level > 0:  # halted elements keep their state u^z
+                    new = torch.where(stream.active[:, None], new, u)
             logits = head(new).squeeze(-1) if level < limit - 1 else None
             stream.step(new if accumulate else None, logits=logits)
             u = new

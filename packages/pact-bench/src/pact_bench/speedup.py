@@ -1,0 +1,300 @@
+"""``python -m pact_bench.speedup``: do saved FLOPs become saved milliseconds?
+
+For a PSACT ResNet evaluated thresholded, it times three executions of the same model
+on the same images:
+
+* **dense**: every unit everywhere (``mode="dense"``), the reference;
+* **masked**: every unit everywhere, multiplied by the halting masks
+  (``execution="masked"``, what SACT's code does);
+* **sparse**: only the active tiles of each unit (``execution="sparse"``,
+  :mod:`pact_vision.sparse`),
+
+and reports the **ideal speedup** (dense FLOPs / the FLOPs the masks need, counted as
+REFERENCE §2 says) beside the **achieved** one (dense latency / sparse latency) and
+their ratio. Halting is controlled (:mod:`pact_bench.halting_maps`: random or clustered
+maps at each ``--active`` fraction) or, with ``--checkpoint``, a trained model's own on
+real test images. With ``--seq-checkpoint`` it also times pact-seq evaluation of a
+trained halting model with and without batch compaction.
+
+Example::
+
+    python -m pact_bench.speedup --arch resnet32 --batch 1,64 --active 0.1,0.25,0.5,0.75,1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from pact_bench.environment import describe_environment
+from pact_bench.flops import load_vision_model
+from pact_bench.halting_maps import MAP_KINDS, control_halting, depth_maps
+from pact_bench.latency import measure_latency
+from pact_core.runs import resolve_device
+from pact_seq.config import build_task
+from pact_seq.evaluate import load_model
+from pact_vision import AdaptiveResNet, resnet, units_per_block
+from pact_vision.augment import standardize
+from pact_vision.checkpoint import CheckpointError
+from pact_vision.datasets import DataError, load_dataset
+
+__all__ = ["main", "time_executions", "time_seq_compaction"]
+
+
+def _ms(fn: Callable[[], object], min_run_time: float) -> float:
+    return measure_latency(fn, min_run_time=min_run_time).median_ms
+
+
+def time_executions(
+    model: AdaptiveResNet, images: Tensor, *, min_run_time: float
+) -> dict[str, Any]:
+    """Dense, masked and sparse latency of ``model`` on ``images``, with FLOPs and checks.
+
+    The model's halting (learned, or controlled by hooks) decides the masks. Returns the
+    fields of one result row; ``max_abs_diff`` is the largest logit difference between
+    sparse and masked execution (they compute the same function).
+    """
+    model.eval()
+    units = model.units_per_block
+    results: dict[str, Any] = {}
+    with torch.no_grad():
+        model.mode, model.execution = "dense", "masked"
+        dense_flops = float(model(images).flops.double().mean())
+        results["dense_ms"] = _ms(lambda: model(images), min_run_time)
+        model.mode = "thresholded"
+        masked = model(images)
+        results["masked_ms"] = _ms(lambda: model(images), min_run_time)
+        model.execution = "sparse"
+        sparse = model(images)
+        results["sparse_ms"] = _ms(lambda: model(images), min_run_time)
+        model.execution = "masked"
+    flops = float(masked.flops.double().mean())
+    executed = torch.stack([e.double().mean() for e in masked.executed]).mean()
+    results.update(
+        active_fraction=float((executed - 1) / (units - 1)) if units > 1 else 1.0,
+        dense_flops=dense_flops,
+        active_flops=flops,
+        ideal_speedup=dense_flops / flops,
+        achieved_speedup=results["dense_ms"] / results["sparse_ms"],
+        max_abs_diff=float((sparse.logits - masked.logits).abs().max()),
+    )
+    results["share_of_ideal"] = results["achieved_speedup"] / results["ideal_speedup"]
+    return results
+
+
+def time_seq_compaction(
+    checkpoint: Path, *, samples: int, device: torch.device, min_run_time: float
+) -> dict[str, Any]:
+    """Evaluation latency of a pact-seq halting model with and without batch compaction.
+
+    ``ideal_speedup`` is the cell row-steps of the masked loop (every row at every
+    iteration the loop runs) over those of the compacted one (each row until it halts).
+    """
+    config, model = load_model(checkpoint, device)
+    layer = model.recurrent
+    if not layer.has_halting:
+        raise ValueError(f"{checkpoint} is a {config.model!r} model; compaction needs halting")
+    model.eval()
+    batch = build_task(config).sample(samples, torch.Generator(device).manual_seed(12345))
+    times = {}
+    with torch.no_grad():
+        out = model(batch.x)
+        for compact in (False, True):
+            layer.compact = compact
+            times[compact] = _ms(lambda: model(batch.x), min_run_time)
+        layer.compact = False
+    row_steps = sum(out.recurrent.loop_steps) * samples
+    return {
+        "checkpoint": str(checkpoint),
+        "model": config.model,
+        "halting": out.recurrent.halting,
+        "samples": samples,
+        "mean_ponder": float(out.recurrent.iterations.double().mean()),
+        "loop_steps": list(out.recurrent.loop_steps),
+        "masked_ms": times[False],
+        "compact_ms": times[True],
+        "ideal_speedup": row_steps / float(out.recurrent.iterations.sum()),
+        "achieved_speedup": times[False] / times[True],
+    }
+
+
+def _controlled_rows(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:
+    n = units_per_block(args.arch)
+    model = resnet(n).to(device).eval()
+    generator = torch.Generator().manual_seed(args.seed)
+    rows = []
+    for batch in args.batch:
+        images = torch.randn(batch, 3, 32, 32, generator=generator).to(device)
+        sizes = [(32, 32), (16, 16), (8, 8)]
+        for kind in args.masks:
+            for fraction in args.active:
+                maps = [
+                    depth_maps(kind, batch, h, w, n, fraction, generator).to(device)
+                    for h, w in sizes
+                ]
+                handles = control_halting(model, maps)
+                try:
+                    row = time_executions(model, images, min_run_time=args.min_run_time)
+                finally:
+                    for handle in handles:
+                        handle.remove()
+                row.update(source="controlled", masks=kind, batch=batch, target=fraction)
+                _progress(row)
+                rows.append(row)
+    return rows
+
+
+def _checkpoint_rows(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:
+    if not args.checkpoint:
+        return []
+    if args.data is None:
+        raise ValueError("--checkpoint needs --data (cifar10 or fashion-mnist)")
+    test = load_dataset(args.data, args.data_dir).test
+    rows = []
+    for checkpoint in args.checkpoint:
+        model = load_vision_model(checkpoint).to(device)
+        if not model.halting:
+            raise ValueError(f"{checkpoint} has no halting heads; give a PSACT or SACT checkpoint")
+        for batch in args.batch:
+            images = standardize(test.images[:batch].to(device))
+            row = time_executions(model, images, min_run_time=args.min_run_time)
+            row.update(source=str(checkpoint), masks="learned", batch=batch, target=None)
+            _progress(row)
+            rows.append(row)
+    return rows
+
+
+def _progress(row: dict[str, Any]) -> None:
+    print(
+        f"  {row['masks']:>9} batch {row['batch']:>3} active {row['active_fraction']:.2f}: "
+        f"sparse {row['sparse_ms']:.1f} ms vs dense {row['dense_ms']:.1f} ms",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def vision_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of :func:`time_executions` rows."""
+    lines = [
+        "| halting | batch | active | dense ms | masked ms | sparse ms | ideal | achieved "
+        "| share of ideal |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        source = (
+            r["masks"] if r["masks"] != "learned" else f"learned ({Path(r['source']).parent.name})"
+        )
+        lines.append(
+            f"| {source} | {r['batch']} | {r['active_fraction']:.2f} | {r['dense_ms']:.2f} "
+            f"| {r['masked_ms']:.2f} | {r['sparse_ms']:.2f} | {r['ideal_speedup']:.2f}x "
+            f"| {r['achieved_speedup']:.2f}x | {100 * r['share_of_ideal']:.0f}% |"
+        )
+    return "\n".join(lines)
+
+
+def seq_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of :func:`time_seq_compaction` rows."""
+    lines = [
+        "| checkpoint | halting | samples | mean ponder | masked ms | compacted ms "
+        "| ideal | achieved |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {Path(r['checkpoint']).parent.name} | {r['halting']} | {r['samples']} "
+        f"| {r['mean_ponder']:.2f} | {r['masked_ms']:.2f} | {r['compact_ms']:.2f} "
+        f"| {r['ideal_speedup']:.2f}x | {r['achieved_speedup']:.2f}x |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def _numbers(kind: type, text: str) -> list[Any]:
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one value")
+    return values
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pact_bench.speedup",
+        description="Dense vs masked vs sparse PSACT latency, and seq batch compaction.",
+    )
+    parser.add_argument("--arch", default="resnet32", help="resnet<6n+2> for controlled maps")
+    parser.add_argument("--batch", type=lambda s: _numbers(int, s), default=[1, 64],
+                        help="batch sizes, e.g. 1,64")  # fmt: skip
+    parser.add_argument("--active", type=lambda s: _numbers(float, s),
+                        default=[0.1, 0.25, 0.5, 0.75, 1.0],
+                        help="active fractions of the controlled maps")  # fmt: skip
+    parser.add_argument("--masks", type=lambda s: s.split(","), default=list(MAP_KINDS),
+                        help="controlled map kinds: random,clustered (empty: none)")  # fmt: skip
+    parser.add_argument("--checkpoint", type=Path, nargs="*", default=[],
+                        help="trained PSACT checkpoints, timed on real test images")  # fmt: skip
+    parser.add_argument("--data", choices=("cifar10", "fashion-mnist"), default=None)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--seq-checkpoint", type=Path, nargs="*", default=[],
+                        help="trained pact-seq halting checkpoints (compaction)")  # fmt: skip
+    parser.add_argument("--seq-samples", type=int, default=1000, help="seq evaluation batch")
+    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None, help="write all rows here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the measurements, print Markdown tables and the machine; one-line errors."""
+    args = _parser().parse_args(argv)
+    try:
+        masks = [m for m in args.masks if m]
+        unknown = sorted(set(masks) - set(MAP_KINDS))
+        if unknown:
+            raise ValueError(f"--masks: unknown kind {unknown[0]!r}; use {', '.join(MAP_KINDS)}")
+        args.masks = masks
+        if any(not 0.0 <= f <= 1.0 for f in args.active):
+            raise ValueError(f"--active fractions must lie in [0, 1], got {args.active}")
+        if any(b < 1 for b in args.batch):
+            raise ValueError(f"--batch sizes must be >= 1, got {args.batch}")
+        units_per_block(args.arch)
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
+        device = resolve_device(args.device)
+        vision = _controlled_rows(args, device) + _checkpoint_rows(args, device)
+        seq = [
+            time_seq_compaction(
+                path, samples=args.seq_samples, device=device, min_run_time=args.min_run_time
+            )
+            for path in args.seq_checkpoint
+        ]
+    except (ValueError, CheckpointError, DataError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    environment = describe_environment(device)
+    print(f"Machine: {environment.summary()}.\n")
+    if vision:
+        print(vision_table(vision))
+    if seq:
+        print("\n" + seq_table(seq))
+    if args.json is not None:
+        payload = {"environment": environment.as_dict(), "vision": vision, "seq": seq}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
