@@ -82,8 +82,9 @@ def sparse_unit_forward(
         unit: A stride-1 unit whose input and output widths agree, in eval mode.
         u: ``[B, C, H, W]``.
         active: bool ``[B, H, W]``, the positions where the unit runs.
-        tile: Output tile side ``t``, clipped to the map (a map no larger than ``t`` is
-            one tile per image, i.e. whole images are skipped or computed).
+        tile: Output tile side ``t``, clipped to the map. A map no larger than ``t`` is one
+            tile per image: the images with an active position are gathered and the unit
+            runs on them with its own zero padding (no halo).
         dense_above: If more than this share of the tiles is active, run the unit densely
             with the mask (gathering would cost more than it saves). ``1.0`` never does.
 
@@ -120,6 +121,11 @@ def sparse_unit_forward(
         return dense
 
     rows, columns = occupied.shape[1], occupied.shape[2]
+    if rows == columns == 1:  # one tile per image: run the unit on the images that need it
+        image = index[:, 0]
+        update = unit.residual(u.index_select(0, image))
+        update = update * active.index_select(0, image).unsqueeze(1).to(update.dtype)
+        return u.index_add(0, image, update)
     extra_h, extra_w = rows * t - height, columns * t - width
     image, tile_row, tile_column = index.unbind(1)
     top, left = tile_row * t, tile_column * t
