@@ -1,0 +1,168 @@
+"""``python -m pact_bench.vision_report``: accuracy against FLOPs of evaluated vision runs.
+
+Reads the ``--json`` files that ``python -m pact_vision.evaluate`` wrote for each
+checkpoint and prints one Markdown row per (checkpoint, evaluation mode) that the
+paper compares: a dense model dense; SACT as trained (``act``) and as thresholded PSACT
+(PACT fig. 8, with the accuracy drop); PSACT relaxed, discrete and thresholded.
+``--plot`` draws accuracy against MFLOPs per image for every row.
+
+Example::
+
+    python -m pact_bench.vision_report --evals runs/fashion_mnist/*/eval.json \\
+        --plot docs/results/fashion_mnist.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pact_bench.plot import Series, save_plot
+from pact_vision.checkpoint import CheckpointError, load_checkpoint
+
+__all__ = ["EvalRow", "drop_lines", "main", "read_evaluation", "report_table"]
+
+#: Evaluation modes shown per training mode (the comparisons the paper makes).
+SHOWN: dict[str, tuple[str, ...]] = {
+    "dense": ("dense",),
+    "act": ("act", "thresholded"),
+    "relaxed": ("relaxed", "discrete", "thresholded"),
+    "pact-reinforce": ("discrete", "thresholded"),
+}
+_LABEL = {"dense": "dense", "act": "SACT", "relaxed": "PSACT", "pact-reinforce": "PSACT-R"}
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One checkpoint evaluated one way."""
+
+    run: str
+    trained: str
+    tau: float
+    evaluated: str
+    accuracy: float
+    mflops: float
+    units_per_block: tuple[float, ...]
+
+    @property
+    def label(self) -> str:
+        """Series name, e.g. ``"PSACT thresholded"`` or ``"SACT as thresholded"``."""
+        name = _LABEL.get(self.trained, self.trained)
+        if self.trained == "act" and self.evaluated == "thresholded":
+            return "SACT as thresholded"
+        return name if self.evaluated in ("dense", "act") else f"{name} {self.evaluated}"
+
+
+def read_evaluation(path: Path) -> list[EvalRow]:
+    """The rows :data:`SHOWN` selects from one ``pact_vision.evaluate --json`` file.
+
+    Raises:
+        ValueError: If the file is unreadable or not such a report, or its checkpoint is
+            gone (its training mode and tau are read from it).
+    """
+    try:
+        report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        checkpoint = Path(report["checkpoint"])
+        results = report["results"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not a pact_vision.evaluate --json report: {error}") from None
+    try:
+        train = load_checkpoint(checkpoint).get("train_config", {})
+    except CheckpointError as error:
+        raise ValueError(f"{path}: {error}") from None
+    trained = str(train.get("mode", "dense"))
+    return [
+        EvalRow(
+            run=checkpoint.parent.name,
+            trained=trained,
+            tau=float(train.get("tau", 0.0)),
+            evaluated=str(r["mode"]),
+            accuracy=float(r["accuracy"]),
+            mflops=float(r["mean_flops"]) / 1e6,
+            units_per_block=tuple(float(u) for u in r["units_per_block"]),
+        )
+        for r in results
+        if r["mode"] in SHOWN.get(trained, ())
+    ]
+
+
+def report_table(rows: list[EvalRow]) -> str:
+    """A Markdown table of ``rows``, with the FLOPs saved against the densest row."""
+    dense = max((r.mflops for r in rows), default=0.0)
+    lines = [
+        "| run | trained | tau | evaluated | accuracy | MFLOPs / image | FLOPs saved "
+        "| units per block |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        units = " / ".join(f"{u:.2f}" for u in r.units_per_block)
+        saved = f"{100 * (1 - r.mflops / dense):.0f}%" if dense else "-"
+        tau = f"{r.tau:g}" if r.trained != "dense" else "-"
+        lines.append(
+            f"| {r.run} | {r.trained} | {tau} | {r.evaluated} | {100 * r.accuracy:.2f}% "
+            f"| {r.mflops:.1f} | {saved} | {units} |"
+        )
+    return "\n".join(lines)
+
+
+def drop_lines(rows: list[EvalRow]) -> list[str]:
+    """For each SACT run: accuracy and FLOPs as trained and as thresholded PSACT."""
+    lines = []
+    for run in sorted({r.run for r in rows if r.trained == "act"}):
+        modes = {r.evaluated: r for r in rows if r.run == run}
+        if "act" in modes and "thresholded" in modes:
+            act, thr = modes["act"], modes["thresholded"]
+            lines.append(
+                f"- {run}: {100 * act.accuracy:.2f}% as SACT, {100 * thr.accuracy:.2f}% as "
+                f"thresholded PSACT (drop {100 * (act.accuracy - thr.accuracy):.2f} points; "
+                f"{act.mflops:.1f} vs {thr.mflops:.1f} MFLOPs)"
+            )
+    return lines
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pact_bench.vision_report",
+        description="Tabulate pact_vision.evaluate --json reports: accuracy against FLOPs.",
+    )
+    parser.add_argument("--evals", type=Path, nargs="+", required=True, metavar="JSON",
+                        help="pact_vision.evaluate --json files")  # fmt: skip
+    parser.add_argument("--plot", type=Path, default=None, help="write the plot here")
+    parser.add_argument("--title", default="accuracy against FLOPs", help="plot title")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table and the SACT-as-thresholded drops; one-line errors exit 2."""
+    args = _parser().parse_args(argv)
+    try:
+        rows = [row for path in args.evals for row in read_evaluation(path)]
+        if not rows:
+            raise ValueError("the reports hold no mode this report shows")
+        if args.plot is not None:
+            groups: dict[str, list[EvalRow]] = {}
+            for row in rows:
+                groups.setdefault(row.label, []).append(row)
+            series = [
+                Series(label, [r.mflops for r in group], [100 * r.accuracy for r in group],
+                       line=False)
+                for label, group in groups.items()
+            ]  # fmt: skip
+            save_plot(args.plot, series, title=args.title, xlabel="MFLOPs per image",
+                      ylabel="test accuracy (%)")  # fmt: skip
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(report_table(rows))
+    drops = drop_lines(rows)
+    if drops:
+        print("\nSACT evaluated as thresholded PSACT (PACT fig. 8):\n" + "\n".join(drops))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
