@@ -52,8 +52,10 @@ def test_report_rows_drop_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture
     rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line][1:]
     shown = [(cells[0], cells[3]) for cells in
              ([c.strip() for c in line.strip("|").split("|")] for line in rows)]  # fmt: skip
-    assert shown == [("dense", "dense"), ("sact", "act"), ("sact", "thresholded"),
-                     ("psact", "relaxed"), ("psact", "discrete"), ("psact", "thresholded")]  # fmt: skip
+    assert shown == [
+        ("dense", "dense"), ("sact", "act"), ("sact", "thresholded"),
+        ("psact", "relaxed"), ("psact", "discrete"), ("psact", "thresholded"),
+    ]  # fmt: skip
     assert "| psact | relaxed | 0.05 | thresholded | 88.50% | 52.0 | 48% |" in out
     assert "- sact: 88.00% as SACT, 80.00% as thresholded PSACT (drop 8.00 points" in out
     assert plot.read_bytes()[:4] == b"\x89PNG"

@@ -1,4 +1,4 @@
-"""``python -m pact_bench.vision_report``: accuracy against FLOPs of evaluated vision runs.
+r"""``python -m pact_bench.vision_report``: accuracy against FLOPs of evaluated vision runs.
 
 Reads the ``--json`` files that ``python -m pact_vision.evaluate`` wrote for each
 checkpoint and prints one Markdown row per (checkpoint, evaluation mode) that the
@@ -8,7 +8,7 @@ paper compares: a dense model dense; SACT as trained (``act``) and as thresholde
 
 Example::
 
-    python -m pact_bench.vision_report --evals runs/fashion_mnist/*/eval.json \\
+    python -m pact_bench.vision_report --evals runs/fashion_mnist/*/eval.json \
         --plot docs/results/fashion_mnist.png
 """
 
