@@ -128,6 +128,11 @@ def _parser() -> Parser:
     parser.add_argument("--batch-size", type=int, default=1000, help="examples per pass")
     parser.add_argument("--seed", type=int, default=None, help="data seed (default: run's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--compact",
+        action="store_true",
+        help="run the cell only on rows that have not halted (same results, fewer FLOPs)",
+    )
     return parser
 
 
@@ -147,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"cannot load checkpoint {path}: {error}") from None
         if args.mode is not None and not config.has_halting:
             raise ConfigError(f"the {config.model} model has no halting; omit --mode")
+        model.recurrent.compact = args.compact
         seed = config.seed + EVAL_SEED_OFFSET if args.seed is None else args.seed
         halting = args.mode if args.mode is not None else config.resolved_eval_mode
     except ConfigError as error:
