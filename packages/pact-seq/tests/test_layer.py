@@ -36,6 +36,17 @@ def set_halting(layer: AdaptiveRecurrent, weight: float, bias: float) -> None:
         head.bias.fill_(bias)
 
 
+def uneven_pact(cell: CellType) -> AdaptiveRecurrent:
+    """A PACT layer (cap 8) whose elements halt at different steps."""
+    layer = make("pact", cell, max_ponder=8)
+    set_halting(layer, 0.0, 0.0)
+    head = layer.halting_head
+    assert head is not None
+    with torch.no_grad():
+        head.weight.normal_(0.0, 3.0)  # spread the halting steps over the batch
+    return layer
+
+
 @pytest.mark.parametrize(("mode", "cell"), list(itertools.product(MODES, CELL_TYPES)))
 def test_shapes_in_every_mode(mode: Mode, cell: CellType) -> None:
     layer = make(mode, cell)
@@ -73,12 +84,7 @@ def test_first_step_flag_and_halting_bias(mode: Mode) -> None:
 def test_halted_elements_stay_frozen(cell: CellType, halting: HaltingMode) -> None:
     # Discrete and thresholded blocks output u^z. If a halted element were not frozen, it
     # would end at u^{loop steps} instead.
-    layer = make("pact", cell, max_ponder=8)
-    set_halting(layer, 0.0, 0.0)
-    head = layer.halting_head
-    assert head is not None
-    with torch.no_grad():
-        head.weight.normal_(0.0, 3.0)  # spread the halting steps over the batch
+    layer = uneven_pact(cell)
     x = torch.randn(64, 1, IN)
     out = layer(x, halting=halting, generator=torch.Generator().manual_seed(2))
     states, logits = unroll(layer, x[:, 0], 8)
@@ -334,12 +340,7 @@ def test_halted_elements_pass_the_same_state_at_every_later_step(
 @pytest.mark.parametrize("halting", HALTINGS)
 def test_compaction_equals_the_masked_loop(cell: CellType, halting: HaltingMode) -> None:
     # Outputs, costs, iterations, log q(z), loop steps and gradients all agree.
-    layer = make("pact", cell, max_ponder=8)
-    set_halting(layer, 0.0, 0.0)
-    head = layer.halting_head
-    assert head is not None
-    with torch.no_grad():
-        head.weight.normal_(0.0, 3.0)  # spread the halting steps over the batch
+    layer = uneven_pact(cell)
     x = torch.randn(32, T, IN)
     results = []
     for compact in (False, True):
