@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from pact_core.runs import allocator_description
+
 __all__ = ["Environment", "describe_environment"]
 
 
@@ -25,6 +27,8 @@ class Environment:
         device: The device measured on, e.g. ``cpu`` or ``cuda:0``.
         device_name: The GPU's name on CUDA, else the CPU model.
         threads: torch intra-op threads in use.
+        allocator: CPU memory allocation
+            (:func:`pact_core.runs.allocator_description`).
     """
 
     cpu: str
@@ -35,6 +39,7 @@ class Environment:
     device: str
     device_name: str
     threads: int
+    allocator: str
 
     def as_dict(self) -> dict[str, str | int]:
         """A JSON-ready dict."""
@@ -45,7 +50,7 @@ class Environment:
         return (
             f"{self.device_name} ({self.device}), {self.threads} thread(s) of "
             f"{self.cpu_count} CPU(s): {self.cpu}; {self.platform}; "
-            f"Python {self.python}, torch {self.torch}"
+            f"Python {self.python}, torch {self.torch}; allocator: {self.allocator}"
         )
 
 
@@ -72,4 +77,5 @@ def describe_environment(device: torch.device | str = "cpu") -> Environment:
         device=str(device),
         device_name=device_name,
         threads=torch.get_num_threads(),
+        allocator=allocator_description(),
     )

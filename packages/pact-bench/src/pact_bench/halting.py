@@ -21,7 +21,7 @@ from torch import nn
 from pact_bench.environment import describe_environment
 from pact_bench.latency import measure_latency
 from pact_core import HALTING_MODES, HaltingMode, HaltingStream
-from pact_core.runs import resolve_device
+from pact_core.runs import resolve_device, retain_freed_memory
 
 __all__ = ["HaltingCost", "main", "measure_halting_cost"]
 
@@ -119,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a Markdown table beside the environment."""
     args = _parser().parse_args(argv)
+    retain_freed_memory()  # time the computation, not page faults (pact_core.runs)
     try:
         device = resolve_device(args.device)
         if args.threads is not None:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.nn.functional as F
 
+from pact_core.runs import allocator_description, retain_freed_memory
 from pact_seq._cli import Parser, parse_device, report
 from pact_seq.config import TASK_DEFAULTS, ConfigError, TrainConfig
 from pact_seq.layer import MODES
@@ -147,6 +148,7 @@ def _parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     """Print one JSON line per model: steps/s, cell steps, and halting overhead."""
+    retain_freed_memory()  # time the computation, not page faults (pact_core.runs)
     try:
         args = _parser().parse_args(argv)
         if args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.repeats < 1:
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "allocator": allocator_description(),
         "threads": torch.get_num_threads(),
         "device": str(run_device),
     }

@@ -1,10 +1,12 @@
 """Plumbing for training and benchmark scripts, shared by pact-vision, pact-seq and pact-bench.
 
 Not halting math: the device choice, atomic checkpoint files, the random state a
-bit-identical resume needs, a progress bar with JSONL logs, and one-line argument
-errors. It lives in pact-core because every model package depends on pact-core.
+bit-identical resume needs, a progress bar with JSONL logs, one-line argument errors, and
+an allocator setting that keeps CPU runs from re-faulting their memory every step. It
+lives in pact-core because every model package depends on pact-core.
 """
 
+from pact_core.runs.allocator import allocator_description, retain_freed_memory
 from pact_core.runs.cli import OneLineParser, report_error
 from pact_core.runs.device import resolve_device
 from pact_core.runs.files import load_checkpoint, save_atomic, write_text_atomic
@@ -15,9 +17,11 @@ __all__ = [
     "JsonlLog",
     "OneLineParser",
     "ProgressBar",
+    "allocator_description",
     "load_checkpoint",
     "report_error",
     "resolve_device",
+    "retain_freed_memory",
     "rng_state",
     "save_atomic",
     "set_rng_state",
