@@ -10,16 +10,17 @@
 #   STEPS=2000 SEEDS="0 1" OUT=/tmp/parity packages/pact-seq/scripts/parity_run.sh
 # Then draw the table and the plot:
 #   python -m pact_bench.seq_report --task parity --runs $OUT/* --plot docs/results/parity.png
-# One thread per run: on the 2-core dev machine the other core ran the vision job.
+# One thread per run: on the 2-core dev machine the other core ran the vision job. Empty
+# lists are allowed (REPEATS= skips Repeat-RNN).
 set -euo pipefail
 
 PYTHON=${PYTHON:-python}
 OUT=${OUT:-runs/parity}
 STEPS=${STEPS:-200000}
-SEEDS=${SEEDS:-0}
-ACT_TAUS=${ACT_TAUS:-"0.01 0.001"}
-PACT_TAUS=${PACT_TAUS:-"0.001 0.0001"}
-REPEATS=${REPEATS:-"2 3 5 8"}
+SEEDS=${SEEDS-0}
+ACT_TAUS=${ACT_TAUS-"0.01 0.001"}
+PACT_TAUS=${PACT_TAUS-"0.001 0.0001"}
+REPEATS=${REPEATS-"2 3 5 8"}
 THREADS=${THREADS:-1}
 
 mkdir -p "$OUT"
