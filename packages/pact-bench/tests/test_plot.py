@@ -50,6 +50,16 @@ def test_labels_are_drawn() -> None:
     assert not changed[60:].any()  # nothing else moved
 
 
+def test_a_long_title_stays_inside_the_image() -> None:
+    # Centred over the axes (left of the legend), a long title would start left of column 0.
+    title = "FASHION-MNIST, RESNET-32: ACCURACY AGAINST FLOPS"
+    series = [Series("a long legend entry", [0.0, 1.0], [0.0, 1.0])]
+    pixels = render_plot(series, title=title).pixels
+    band = np.any(pixels[:40] != 255, axis=-1)
+    columns = np.flatnonzero(band.any(axis=0))
+    assert columns.min() >= 8 and columns.max() <= pixels.shape[1] - 8
+
+
 def test_font_has_the_characters_of_labels() -> None:
     box = glyph("\u2603")  # an unknown character draws a box
     for char in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.,:-+=/%()E":

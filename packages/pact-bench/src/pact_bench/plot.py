@@ -170,7 +170,11 @@ def render_plot(
             _dots(canvas, np.array([right + 28.0]), np.array([float(legend_row)]), color, 4)
         _text(canvas, s.label, right + 48, legend_row, scale=2, anchor="left")
 
-    _text(canvas, title, (left + right) / 2, 14, scale=3, anchor="top")
+    # The title is centred over the axes, shrunk and shifted as needed to stay in the image.
+    title_scale = 3 if _text_width(title, 3) <= width - 16 else 2
+    half = _text_width(title, title_scale) / 2
+    centre = min(max((left + right) / 2, 8 + half), width - 8 - half)
+    _text(canvas, title, centre, 14, scale=title_scale, anchor="top")
     _text(canvas, xlabel, (left + right) / 2, height - 28, scale=2, anchor="top")
     _text(canvas, ylabel, 18, (top + bottom) / 2, scale=2, anchor="left", vertical=True)
     return Plot(canvas, x_axis, y_axis)
