@@ -128,12 +128,12 @@ def forward():  # a small residual conv net: 4 MB activations, freed layer by la
     for _ in range(4):
         y = torch.nn.functional.conv2d(torch.relu(y), w, padding=1) + y
     return y.sum()
-for _ in range(3):
-    forward()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+faults = []  # per pass; the heap may still grow once, so the test reads the minimum
 for _ in range(10):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     forward()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(min(faults))
 """
 
 
@@ -142,13 +142,13 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
     reason="mallopt thresholds are glibc's",
 )
 def test_retained_memory_is_not_faulted_in_again() -> None:
-    # Measured here: 0 minor page faults over 10 forward passes with the thresholds
-    # pinned, about 140,000 with glibc's defaults (each pass faults its memory back in).
+    # Measured here, per pass in the steady state: 0 minor page faults with the thresholds
+    # pinned, about 14,000 with glibc's defaults (each pass faults its memory back in).
     def faults(mode: str) -> int:
         done = subprocess.run(
             [sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True
         )
         return int(done.stdout.strip())
 
-    assert faults("retain") < 1000
-    assert faults("default") > 10_000
+    assert faults("retain") < 100
+    assert faults("default") > 1_000
