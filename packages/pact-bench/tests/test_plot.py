@@ -24,6 +24,13 @@ def test_points_land_where_the_axes_say() -> None:
             assert tuple(plot.pixels[row, column]) == PALETTE[index]
 
 
+def test_a_series_can_set_its_colour() -> None:
+    grey = (120, 120, 120)
+    plot = render_plot([Series("a", [0.0, 1.0], [0.0, 1.0]), Series("b", [0.5], [0.5], color=grey)])
+    column, row = plot.to_pixel(0.5, 0.5)
+    assert tuple(plot.pixels[row, column]) == grey
+
+
 def test_log_axis_maps_decades_evenly() -> None:
     plot = render_plot([Series("s", [1.0, 10.0, 100.0], [1.0, 2.0, 3.0])], log_x=True)
     (c1, _), (c10, _), (c100, _) = (plot.to_pixel(x, 1.0) for x in (1.0, 10.0, 100.0))

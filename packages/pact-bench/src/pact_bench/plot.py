@@ -61,6 +61,7 @@ class Series:
         y: y values (same length as ``x``); non-finite points are skipped.
         line: Join consecutive points with a line.
         markers: Draw a dot at each point.
+        color: RGB colour; by default the next colour of :data:`PALETTE`.
     """
 
     label: str
@@ -68,6 +69,7 @@ class Series:
     y: Sequence[float]
     line: bool = True
     markers: bool = True
+    color: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
@@ -157,7 +159,7 @@ def render_plot(
     _segment(canvas, left, top, left, bottom, _BLACK, 0)
 
     for index, ((x, y), s) in enumerate(zip(points, series, strict=True)):
-        color = PALETTE[index % len(PALETTE)]
+        color = s.color if s.color is not None else PALETTE[index % len(PALETTE)]
         columns, rows = x_axis.to_pixel(x), y_axis.to_pixel(y)
         if s.line:
             for i in range(len(columns) - 1):

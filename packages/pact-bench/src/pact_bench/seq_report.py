@@ -26,6 +26,8 @@ from pact_seq.smoothing import SOLVED_ACCURACY
 
 __all__ = ["accuracy_plot_series", "main", "report_table"]
 
+BLACK = (0, 0, 0)
+
 
 def _steps(value: int | None) -> str:
     return "no" if value is None else f"{value / 1000:g}k"
@@ -69,7 +71,9 @@ def accuracy_plot_series(curves: Sequence[TrainingCurve]) -> list[Series]:
     first = min(c.steps[0] for c in drawn)
     last = max(c.steps[-1] for c in drawn)
     series = [Series(c.run, c.steps, c.smoothed, markers=False) for c in drawn]
-    series.append(Series("solved (98%)", [first, last], [SOLVED_ACCURACY] * 2, markers=False))
+    series.append(
+        Series("solved (98%)", [first, last], [SOLVED_ACCURACY] * 2, markers=False, color=BLACK)
+    )
     return series
 
 
