@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from pact_bench.compare_vision import set_controlled_halting
 from pact_bench.flops import cell_step_flops, dense_flops, main
+from pact_bench.halting_maps import set_controlled_halting
 from pact_bench.memory import measure_peak_memory
 from pact_vision import resnet
 

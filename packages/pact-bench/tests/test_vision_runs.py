@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pact_bench import compare, flops
-from pact_bench.compare_vision import set_controlled_halting
+from pact_bench.halting_maps import set_controlled_halting
 from pact_vision import resnet, train
 from pact_vision.datasets import DataSplits, ImageSet, save_cifar10
 

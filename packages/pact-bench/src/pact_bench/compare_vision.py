@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from pact_bench.flops import load_vision_model
+from pact_bench.halting_maps import set_controlled_halting
 from pact_bench.latency import measure_latency
 from pact_bench.memory import measure_peak_memory
 from pact_bench.results import Row
@@ -30,11 +31,8 @@ __all__ = [
     "VisionPreset",
     "read_vision_run",
     "run_vision_comparison",
-    "set_controlled_halting",
 ]
 
-#: Halting logit that makes a head certain (sigmoid(20) = 1 - 2e-9).
-_CERTAIN = 20.0
 #: Modes a model trained in each mode is evaluated in (SACT also as thresholded PSACT,
 #: the paper's fig. 8 check).
 EVAL_MODES = {
@@ -71,29 +69,6 @@ class VisionPreset:
     units: tuple[int, ...]
     min_run_time: float
     eval_images: int = 2000
-
-
-def set_controlled_halting(model: AdaptiveResNet, units: int) -> None:
-    """Make every position of every block halt after ``units`` residual units.
-
-    The halting head after unit ``units`` outputs logit +20 everywhere and all others
-    -20, so thresholded PSACT halts there (``h > 0.5``) and so does SACT (the cumulative
-    halting probability passes ``1 - eps`` there). ``units = n`` runs every unit.
-
-    Raises:
-        ValueError: If ``units`` is not in ``1..n`` or the model has no halting heads.
-    """
-    n = model.units_per_block
-    if not 1 <= units <= n:
-        raise ValueError(f"units must be in 1..{n} for this model, got {units}")
-    if not model.halting:
-        raise ValueError("the model has no halting heads to control")
-    with torch.no_grad():
-        for block in model.stages:
-            for index, head in enumerate(block.halting_heads, start=1):
-                head.local.weight.zero_()
-                head.pooled.weight.zero_()
-                head.bias.fill_(_CERTAIN if index == units else -_CERTAIN)
 
 
 def _timing(model: AdaptiveResNet, images: Tensor, min_run_time: float) -> dict[str, Any]:

@@ -16,7 +16,8 @@ Both kinds of map below give unit ``k`` the same share of active positions,
 
 :func:`control_halting` makes a model halt on given depth maps by overriding the output
 of its halting heads (logit +20 where the position halts, -20 elsewhere), so the heads
-still run and cost what they cost.
+still run and cost what they cost. :func:`set_controlled_halting` is the uniform case
+for any batch size: it sets the heads' weights so every position runs ``units`` units.
 """
 
 from __future__ import annotations
@@ -32,9 +33,16 @@ from torch.utils.hooks import RemovableHandle
 
 from pact_vision import AdaptiveResNet
 
-__all__ = ["MAP_KINDS", "control_halting", "depth_maps", "unit_fractions"]
+__all__ = [
+    "MAP_KINDS",
+    "control_halting",
+    "depth_maps",
+    "set_controlled_halting",
+    "unit_fractions",
+]
 
 MAP_KINDS = ("random", "clustered")
+#: Halting logit that makes a head certain (sigmoid(20) = 1 - 2e-9).
 _CERTAIN = 20.0
 
 
@@ -118,3 +126,26 @@ def control_halting(model: AdaptiveResNet, depths: Sequence[Tensor]) -> list[Rem
 
             handles.append(head.register_forward_hook(override))
     return handles
+
+
+def set_controlled_halting(model: AdaptiveResNet, units: int) -> None:
+    """Make every position of every block halt after ``units`` residual units.
+
+    The halting head after unit ``units`` outputs logit +20 everywhere and all others
+    -20, so thresholded PSACT halts there (``h > 0.5``) and so does SACT (the cumulative
+    halting probability passes ``1 - eps`` there). ``units = n`` runs every unit.
+
+    Raises:
+        ValueError: If ``units`` is not in ``1..n`` or the model has no halting heads.
+    """
+    n = model.units_per_block
+    if not 1 <= units <= n:
+        raise ValueError(f"units must be in 1..{n} for this model, got {units}")
+    if not model.halting:
+        raise ValueError("the model has no halting heads to control")
+    with torch.no_grad():
+        for block in model.stages:
+            for index, head in enumerate(block.halting_heads, start=1):
+                head.local.weight.zero_()
+                head.pooled.weight.zero_()
+                head.bias.fill_(_CERTAIN if index == units else -_CERTAIN)
