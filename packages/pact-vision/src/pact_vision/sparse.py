@@ -37,6 +37,14 @@ DEFAULT_TILE = 8
 DEFAULT_DENSE_ABOVE = 0.5
 
 
+def _tiled(active: Tensor, tile: int) -> Tensor:
+    """A mask ``[B, H, W]`` zero-padded to whole tiles, viewed as ``[B, rows, t, cols, t]``."""
+    batch, height, width = active.shape
+    rows, columns = -(-height // tile), -(-width // tile)
+    padded = F.pad(active, (0, columns * tile - width, 0, rows * tile - height))
+    return padded.view(batch, rows, tile, columns, tile)
+
+
 def active_tiles(active: Tensor, tile: int) -> Tensor:
     """Which ``tile x tile`` tiles of a mask hold an active position.
 
@@ -47,10 +55,7 @@ def active_tiles(active: Tensor, tile: int) -> Tensor:
     Returns:
         bool ``[B, ceil(H / t), ceil(W / t)]``.
     """
-    batch, height, width = active.shape
-    rows, columns = -(-height // tile), -(-width // tile)
-    padded = F.pad(active.to(torch.uint8), (0, columns * tile - width, 0, rows * tile - height))
-    return padded.view(batch, rows, tile, columns, tile).amax(dim=(2, 4)) > 0
+    return _tiled(active, tile).amax(dim=(2, 4))
 
 
 def _inside(starts: Tensor, size: int, limit: int) -> Tensor:
@@ -111,7 +116,8 @@ def sparse_unit_forward(
         raise ValueError(f"dense_above must be in [0, 1], got {dense_above}")
 
     t = min(tile, max(height, width))
-    occupied = active_tiles(active, t)
+    tiled = _tiled(active, t)  # [B, rows, t, cols, t]
+    occupied = tiled.amax(dim=(2, 4))
     index = torch.nonzero(occupied)  # [T, 3]: (image, tile row, tile column); a host sync
     count = index.shape[0]
     if count == 0:
@@ -141,9 +147,8 @@ def sparse_unit_forward(
     hidden = hidden * _halo_mask(top - 1, left - 1, t + 2, height, width).to(x.dtype)
     update = F.conv2d(hidden, unit.conv2.weight)  # [T, C, t, t]
 
-    mask = F.pad(active, (0, extra_w, 0, extra_h)).view(batch, rows, t, columns, t)
-    update = update * mask[image, tile_row, :, tile_column, :].unsqueeze(1).to(update.dtype)
-    out = F.pad(u, (0, extra_w, 0, extra_h)) if extra_h or extra_w else u.clone()
+    update = update * tiled[image, tile_row, :, tile_column, :].unsqueeze(1).to(update.dtype)
+    out = F.pad(u, (0, extra_w, 0, extra_h))  # a copy, also when nothing is padded
     view = out.view(batch, channels, rows, t, columns, t)
     view[image, :, tile_row, :, tile_column, :] += update
-    return out[:, :, :height, :width] if extra_h or extra_w else out
+    return out[:, :, :height, :width]
