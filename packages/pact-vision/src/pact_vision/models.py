@@ -31,7 +31,7 @@ masks save in FLOPs.
 from __future__ import annotations
 
 import re
-from typing import Literal, TypedDict, Unpack, get_args
+from typing import Literal, TypedDict, TypeVar, Unpack, get_args
 
 import torch
 import torch.nn.functional as F
@@ -73,12 +73,20 @@ EXECUTIONS: tuple[Execution, ...] = get_args(Execution)
 SPARSE_MODES = ("thresholded", "discrete")
 
 
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def _one_of(name: str, value: str, choices: tuple[_Choice, ...]) -> _Choice:
+    """Return ``value`` typed as one of ``choices``, else raise a ``ValueError``."""
+    for known in choices:
+        if value == known:
+            return known
+    raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
 def check_mode(mode: str) -> Mode:
     """Return ``mode`` if it is one of :data:`MODES`, else raise ``ValueError``."""
-    for known in MODES:
-        if mode == known:
-            return known
-    raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    return _one_of("mode", mode, MODES)
 
 
 class AdaptiveBlock(nn.Module):
@@ -313,11 +321,7 @@ class AdaptiveResNet(nn.Module):
 
     @execution.setter
     def execution(self, value: str) -> None:
-        for known in EXECUTIONS:
-            if value == known:
-                self._execution = known
-                return
-        raise ValueError(f"execution must be one of {', '.join(EXECUTIONS)}; got {value!r}")
+        self._execution = _one_of("execution", value, EXECUTIONS)
 
     @property
     def group(self) -> int:
