@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import set_head_bias, tiny_model
 from hypothesis import given
 from hypothesis import strategies as st
@@ -154,3 +155,12 @@ def test_model_flops_agree_with_its_executed_maps(mode: Mode) -> None:
         assert positions > 0
     assert any(bool((e < 4).any()) for e in out.executed)  # some positions halted early
     assert out.flops.tolist() == expected
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (2, 1, 6), (3, 5, 4), (4, 9, 9)])
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 1.0])
+def test_dilate_is_a_3x3_max_pool(shape: tuple[int, int, int], fraction: float) -> None:
+    generator = torch.Generator().manual_seed(shape[1] * 10 + shape[2])
+    active = torch.rand(shape, generator=generator) < fraction
+    pooled = F.max_pool2d(active.unsqueeze(1).float(), 3, stride=1, padding=1).squeeze(1) > 0
+    assert torch.equal(dilate(active), pooled)

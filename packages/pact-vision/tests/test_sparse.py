@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pact_vision.models import EXECUTIONS, AdaptiveResNet, resnet
-from pact_vision.sparse import active_tiles, sparse_unit_forward
+from pact_vision.sparse import active_tiles, default_tile, sparse_unit_forward
 from pact_vision.units import PreActUnit
 
 
@@ -22,10 +22,15 @@ def _unit(channels: int, seed: int) -> PreActUnit:
     return unit.eval()
 
 
-def _check(unit: PreActUnit, u: torch.Tensor, active: torch.Tensor, **options: float) -> None:
+def _check(
+    unit: PreActUnit, u: torch.Tensor, active: torch.Tensor, **options: float | bool
+) -> None:
     with torch.no_grad():
         expected = unit(u, active.unsqueeze(1).to(u.dtype))
+    before = u.clone()
     got = sparse_unit_forward(unit, u, active, **options)  # type: ignore[arg-type]
+    if not options.get("in_place"):
+        assert torch.equal(u, before)  # the input is left alone
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     # Positions outside the mask are carried unchanged, bit for bit.
     assert torch.equal(got.permute(0, 2, 3, 1)[~active], u.permute(0, 2, 3, 1)[~active])
@@ -35,7 +40,7 @@ def _check(unit: PreActUnit, u: torch.Tensor, active: torch.Tensor, **options: f
 @pytest.mark.parametrize(("channels", "size"), [(16, 32), (32, 16), (64, 8)])
 @pytest.mark.parametrize("batch", [1, 7])
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 1.0])
-@pytest.mark.parametrize("dense_above", [1.0, 0.5])  # always tiles; the default dispatch
+@pytest.mark.parametrize("dense_above", [1.0, 0.3])  # always tiles; the default dispatch
 def test_sparse_unit_equals_masked_dense(
     channels: int, size: int, batch: int, fraction: float, dense_above: float
 ) -> None:
@@ -55,14 +60,27 @@ def test_tiles_that_do_not_divide_the_map(tile: int) -> None:
     _check(unit, u, active, tile=tile, dense_above=1.0)
 
 
-def test_clustered_mask_and_channels_last_input() -> None:
+@pytest.mark.parametrize("in_place", [False, True])
+def test_clustered_mask_and_channels_last_input(in_place: bool) -> None:
     unit = _unit(16, seed=1)
     u = torch.randn(4, 16, 32, 32).contiguous(memory_format=torch.channels_last)
     rows = torch.arange(32).view(1, 32, 1)
     columns = torch.arange(32).view(1, 1, 32)
     centres = torch.tensor([[5, 5], [16, 20], [30, 1], [0, 31]]).view(4, 2, 1, 1)
     active = (rows - centres[:, 0]) ** 2 + (columns - centres[:, 1]) ** 2 < 36
-    _check(unit, u, active, dense_above=1.0)
+    _check(unit, u.clone(), active, dense_above=1.0, in_place=in_place)
+    written = u.clone()
+    out = sparse_unit_forward(unit, written, active, dense_above=1.0, in_place=in_place)
+    assert (out.data_ptr() == written.data_ptr()) == in_place
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"), [((32, 32), 8), ((28, 28), 7), ((16, 16), 4), ((8, 8), 4), ((7, 3), 4)]
+)
+def test_default_tile_is_a_quarter_of_the_map_within_4_to_8(
+    size: tuple[int, int], expected: int
+) -> None:
+    assert default_tile(*size) == expected
 
 
 def test_active_tiles() -> None:

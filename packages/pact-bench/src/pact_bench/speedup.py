@@ -11,10 +11,12 @@ on the same images:
 
 and reports the **ideal speedup** (dense FLOPs / the FLOPs the masks need, counted as
 REFERENCE §2 says) beside the **achieved** one (dense latency / sparse latency) and
-their ratio. Halting is controlled (:mod:`pact_bench.halting_maps`: random or clustered
-maps at each ``--active`` fraction) or, with ``--checkpoint``, a trained model's own on
-real test images. With ``--seq-checkpoint`` it also times pact-seq evaluation of a
-trained halting model with and without batch compaction.
+their ratio. Model and images are channels-last unless ``--memory-format contiguous``
+(on CPU channels-last is faster for dense execution too). Halting is controlled
+(:mod:`pact_bench.halting_maps`: random or clustered maps at each ``--active``
+fraction) or, with ``--checkpoint``, a trained model's own on real test images. With
+``--seq-checkpoint`` it also times pact-seq evaluation of a trained halting model with
+and without batch compaction.
 
 Example::
 
@@ -64,17 +66,20 @@ def time_executions(
     model.eval()
     units = model.units_per_block
     results: dict[str, Any] = {}
-    with torch.no_grad():
-        model.mode, model.execution = "dense", "masked"
-        dense_flops = float(model(images).flops.double().mean())
-        results["dense_ms"] = _ms(lambda: model(images), min_run_time)
-        model.mode = "thresholded"
-        masked = model(images)
-        results["masked_ms"] = _ms(lambda: model(images), min_run_time)
-        model.execution = "sparse"
-        sparse = model(images)
-        results["sparse_ms"] = _ms(lambda: model(images), min_run_time)
-        model.execution = "masked"
+    previous = model.mode, model.execution
+    try:
+        with torch.no_grad():
+            model.mode, model.execution = "dense", "masked"
+            dense_flops = float(model(images).flops.double().mean())
+            results["dense_ms"] = _ms(lambda: model(images), min_run_time)
+            model.mode = "thresholded"
+            masked = model(images)
+            results["masked_ms"] = _ms(lambda: model(images), min_run_time)
+            model.execution = "sparse"
+            sparse = model(images)
+            results["sparse_ms"] = _ms(lambda: model(images), min_run_time)
+    finally:
+        model.mode, model.execution = previous
     flops = float(masked.flops.double().mean())
     executed = torch.stack([e.double().mean() for e in masked.executed]).mean()
     results.update(
@@ -104,12 +109,15 @@ def time_seq_compaction(
     model.eval()
     batch = build_task(config).sample(samples, torch.Generator(device).manual_seed(12345))
     times = {}
-    with torch.no_grad():
-        out = model(batch.x)
-        for compact in (False, True):
-            layer.compact = compact
-            times[compact] = _ms(lambda: model(batch.x), min_run_time)
-        layer.compact = False
+    previous = layer.compact
+    try:
+        with torch.no_grad():
+            out = model(batch.x)
+            for compact in (False, True):
+                layer.compact = compact
+                times[compact] = _ms(lambda: model(batch.x), min_run_time)
+    finally:
+        layer.compact = previous
     row_steps = sum(out.recurrent.loop_steps) * samples
     return {
         "checkpoint": str(checkpoint),
@@ -125,13 +133,18 @@ def time_seq_compaction(
     }
 
 
+MEMORY_FORMATS = {"channels-last": torch.channels_last, "contiguous": torch.contiguous_format}
+
+
 def _controlled_rows(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:
     n = units_per_block(args.arch)
-    model = resnet(n).to(device).eval()
+    layout = MEMORY_FORMATS[args.memory_format]
+    model = resnet(n).to(device).eval().to(memory_format=layout)  # type: ignore[call-overload]
     generator = torch.Generator().manual_seed(args.seed)
     rows = []
     for batch in args.batch:
         images = torch.randn(batch, 3, 32, 32, generator=generator).to(device)
+        images = images.contiguous(memory_format=layout)
         sizes = [(32, 32), (16, 16), (8, 8)]
         for kind in args.masks:
             for fraction in args.active:
@@ -146,6 +159,7 @@ def _controlled_rows(args: argparse.Namespace, device: torch.device) -> list[dic
                     for handle in handles:
                         handle.remove()
                 row.update(source="controlled", masks=kind, batch=batch, target=fraction)
+                row["memory_format"] = args.memory_format
                 _progress(row)
                 rows.append(row)
     return rows
@@ -157,15 +171,18 @@ def _checkpoint_rows(args: argparse.Namespace, device: torch.device) -> list[dic
     if args.data is None:
         raise ValueError("--checkpoint needs --data (cifar10 or fashion-mnist)")
     test = load_dataset(args.data, args.data_dir).test
+    layout = MEMORY_FORMATS[args.memory_format]
     rows = []
     for checkpoint in args.checkpoint:
         model = load_vision_model(checkpoint).to(device)
         if not model.halting:
             raise ValueError(f"{checkpoint} has no halting heads; give a PSACT or SACT checkpoint")
+        model.to(memory_format=layout)  # type: ignore[call-overload]
         for batch in args.batch:
-            images = standardize(test.images[:batch].to(device))
+            images = standardize(test.images[:batch].to(device)).contiguous(memory_format=layout)
             row = time_executions(model, images, min_run_time=args.min_run_time)
             row.update(source=str(checkpoint), masks="learned", batch=batch, target=None)
+            row["memory_format"] = args.memory_format
             _progress(row)
             rows.append(row)
     return rows
@@ -244,6 +261,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="trained PSACT checkpoints, timed on real test images")  # fmt: skip
     parser.add_argument("--data", choices=("cifar10", "fashion-mnist"), default=None)
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--memory-format", choices=tuple(MEMORY_FORMATS), default="channels-last",
+                        help="layout of model and images, for all three executions")  # fmt: skip
     parser.add_argument("--seq-checkpoint", type=Path, nargs="*", default=[],
                         help="trained pact-seq halting checkpoints (compaction)")  # fmt: skip
     parser.add_argument("--seq-samples", type=int, default=1000, help="seq evaluation batch")

@@ -50,7 +50,6 @@ from torch import Tensor
 
 from pact_core import _noise
 from pact_core._validation import (
-    HaltingInput,
     check_closed_unit,
     check_halting_values,
     check_max_iterations,
@@ -59,7 +58,7 @@ from pact_core._validation import (
     check_unit_interval_left_closed,
     validate_args_enabled,
 )
-from pact_core.halting import exceeds_threshold, stick_breaking
+from pact_core.halting import exceeds_threshold
 
 __all__ = ["HALTING_MODES", "HaltingMode", "HaltingStream"]
 
@@ -139,7 +138,8 @@ class HaltingStream:
         self._iteration = 0
         self._active = full(True, torch.bool)
         self._executed = full(0, torch.int64)
-        self._probs: list[Tensor] = []  # h^1..h^m, for N (Alg. 3, lines 13 and 15)
+        self._survival = full(1.0)  # P(z >= l) = prod_{i<l} (1 - h^i), for N
+        self._expected = full(0.0)  # N over the steps run: sum_l P(z >= l)
         self._log_prob = full(0.0)  # discrete: log q(z)
         self._stick = full(1.0)  # relaxed: r = prod_l (1 - xi_hat^l)
         self._cumulative = full(0.0)  # act: c
@@ -192,14 +192,13 @@ class HaltingStream:
     def expected_iterations(self) -> Tensor:
         """``N`` ``[...]`` (eq. 24) over the iterations run, the remaining mass at the last.
 
-        Computed on demand from the ``h`` of every step, as
-        :func:`pact_core.expected_iterations` of ``h[..., :m]`` after ``m`` steps.
+        Accumulated step by step as ``N = sum_{l <= m} P(z >= l)`` with
+        ``P(z >= l) = prod_{i<l} (1 - h^i)`` (the tail-sum form of ``sum_l l q(z = l)``),
+        which after ``m`` steps equals :func:`pact_core.expected_iterations` of
+        ``h[..., :m]`` and is differentiable in every ``h`` alike.
         """
         self._require_started()
-        stacked = torch.stack(self._probs, dim=-1)
-        q = stick_breaking(HaltingInput(stacked, is_logits=False))
-        levels = torch.arange(1, stacked.shape[-1] + 1, dtype=q.dtype, device=q.device)
-        return (q * levels).sum(dim=-1)
+        return self._expected
 
     @property
     def ponder(self) -> Tensor:
@@ -277,7 +276,8 @@ class HaltingStream:
         active = self._active
 
         self._executed = self._executed + active  # int64 + bool
-        self._probs.append(probs)
+        self._expected = self._expected + self._survival
+        self._survival = self._survival * (1 - probs)
 
         if self.mode == "act":
             halt_now, weight = self._act(probs, active)

@@ -33,9 +33,14 @@ def linear_flops(in_features: int, out_features: int) -> int:
 
 
 def dilate(active: Tensor) -> Tensor:
-    """Grow a bool mask ``[B, H, W]`` by one position in every direction (3x3 max-pool)."""
-    grown = F.max_pool2d(active.unsqueeze(1).to(torch.float32), 3, stride=1, padding=1)
-    return grown.squeeze(1) > 0
+    """Grow a bool mask ``[B, H, W]`` by one position in every direction (3x3 max-pool).
+
+    Computed as two one-dimensional ORs of shifted slices, which on CPU is several times
+    faster than ``max_pool2d`` on a float copy (the FLOP count runs it for every unit).
+    """
+    padded = F.pad(active, (1, 1, 1, 1))
+    rows = padded[:, :-2] | padded[:, 1:-1] | padded[:, 2:]  # [B, H, W + 2]
+    return rows[:, :, :-2] | rows[:, :, 1:-1] | rows[:, :, 2:]
 
 
 def _count(active: Tensor) -> Tensor:

@@ -3,11 +3,39 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["INIT_BIAS", "HaltingHead"]
+__all__ = ["INIT_BIAS", "HaltingHead", "single_output_conv3x3"]
 
 INIT_BIAS = -3.0
+
+
+def single_output_conv3x3(u: Tensor, weight: Tensor) -> Tensor:
+    """``conv2d(u, weight, padding=1)`` for a ``C -> 1`` 3x3 kernel, as nine shifted maps.
+
+    A convolution with one output channel is a poor fit for the convolution libraries:
+    on the development CPU oneDNN took as long for ``C -> 1`` as for ``C -> C`` at
+    ``[64, 16, 32, 32]`` (2.8 ms). Computing the nine taps at once as a ``C -> 9`` 1x1
+    convolution (one GEMM) and adding the nine maps shifted into place took 1.0 ms. The
+    FLOPs are the same; the result equals the direct convolution up to summation order,
+    with the same zero padding, and gradients flow through it as usual.
+
+    Args:
+        u: ``[B, C, H, W]``.
+        weight: ``[1, C, 3, 3]``.
+
+    Returns:
+        ``[B, 1, H, W]``.
+    """
+    height, width = u.shape[-2:]
+    taps = weight.permute(2, 3, 0, 1).reshape(9, -1, 1, 1)  # tap (i, j) -> channel 3i + j
+    maps = F.pad(F.conv2d(u, taps), (1, 1, 1, 1))  # [B, 9, H + 2, W + 2]
+    out = maps[:, 0:1, 0:height, 0:width]
+    for tap in range(1, 9):
+        row, column = divmod(tap, 3)
+        out = out + maps[:, tap : tap + 1, row : row + height, column : column + width]
+    return out
 
 
 class HaltingHead(nn.Module):
@@ -16,6 +44,8 @@ class HaltingHead(nn.Module):
     The bias starts at -3, as in SACT and PACT supplement B, so that a pretrained ResNet
     loaded into the model at first runs (almost) every unit. The weights start at zero,
     so every position starts at exactly ``h = sigmoid(-3)``; they get gradients at once.
+    The local term is an ``nn.Conv2d(C, 1, 3)`` (its weight is what checkpoints hold),
+    computed by :func:`single_output_conv3x3`.
 
     Args:
         channels: ``C``, the channels of the unit output ``u`` the head reads.
@@ -32,5 +62,5 @@ class HaltingHead(nn.Module):
     def forward(self, u: Tensor) -> Tensor:
         """Map ``u: [B, C, H, W]`` to halting logits ``[B, H, W]``."""
         global_term: Tensor = self.pooled(u.mean(dim=(2, 3)))  # [B, 1]
-        local: Tensor = self.local(u)  # [B, 1, H, W]
+        local = single_output_conv3x3(u, self.local.weight)  # [B, 1, H, W]
         return local.squeeze(1) + global_term.unsqueeze(-1) + self.bias

@@ -89,6 +89,20 @@ def check_mode(mode: str) -> Mode:
     return _one_of("mode", mode, MODES)
 
 
+def _block_halting_flops(actives: list[Tensor], channels: int) -> Tensor:
+    """int64 ``[B]``: FLOPs of units ``2..L`` and heads ``1..L-1`` of a block, in one pass.
+
+    ``actives[k]`` (bool ``[B, H, W]``) holds the positions that ran unit ``k + 1``; the
+    head after unit ``k + 1`` runs where that unit did. Counting all maps at once costs
+    a few operations per block instead of several per unit.
+    """
+    batch = actives[0].shape[0]
+    units = torch.stack(actives[1:], dim=1).flatten(0, 1)  # [B * (L - 1), H, W]
+    heads = torch.stack(actives[:-1], dim=1).flatten(0, 1)
+    per_map = masked_unit_flops(units, channels) + halting_head_flops(heads, channels)
+    return per_map.view(batch, -1).sum(dim=1)
+
+
 class AdaptiveBlock(nn.Module):
     """``L`` residual units at one resolution with a halting head after each but the last.
 
@@ -192,21 +206,21 @@ class AdaptiveBlock(nn.Module):
         # Only SACT takes its output from the stream (the ACT-weighted sum); PSACT's output is
         # the last u, whose residuals eq. 28 has already weighted by the active mask.
         keep_states = mode == "act"
-        active = torch.ones((batch, height, width), dtype=torch.bool, device=u.device)
+        # actives[k]: the positions that ran unit k (all of them for the first unit).
+        actives = [torch.ones((batch, height, width), dtype=torch.bool, device=u.device)]
         for index, unit in enumerate(units):
             if index > 0:
                 mask = ungroup(stream.mask, group, height, width)  # eq. 28: a
-                active = mask > 0
+                actives.append(mask > 0)
                 if execution == "sparse":
-                    u = sparse_unit_forward(unit, u, active)
+                    u = sparse_unit_forward(unit, u, actives[-1], in_place=True)
                 else:
                     u = unit(u, mask.unsqueeze(1).to(u.dtype))
-                flops = flops + masked_unit_flops(active, self.channels)
             logits = None
             if index < num_units - 1:
                 logits = group_logits(heads[index](u).to(stream_dtype), group)
-                flops = flops + halting_head_flops(active, self.channels)
             stream.step(to_patches(u, group) if keep_states else None, logits=logits)
+        flops = flops + _block_halting_flops(actives, self.channels)
         if mode == "act":
             features = from_patches(stream.output, group, height, width).to(u.dtype)
         else:

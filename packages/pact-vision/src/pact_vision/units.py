@@ -10,6 +10,7 @@ batch norm with eps 1e-3 and TF momentum 0.9 (torch momentum 0.1) follow SACT's 
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -84,9 +85,9 @@ class PreActUnit(nn.Module):
             ``[B, C_out, H', W']`` with ``H' = ceil(H / stride)``.
         """
         update = self.residual(u)
-        if mask is not None:
-            update = update * mask
-        return self.shortcut(u) + update
+        if mask is None:
+            return self.shortcut(u) + update
+        return torch.addcmul(self.shortcut(u), update, mask)  # one pass over the map
 
     def dense_flops(self, height: int, width: int) -> int:
         """FLOPs of both convolutions at every one of ``height x width`` output positions."""

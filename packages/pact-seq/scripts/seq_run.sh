@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
-# The issue-3 parity reproduction: every row of Fojo et al.'s parity table (ACT at two
-# taus, Repeat-RNN at rho 2, 3, 5 and 8, the plain RNN) plus relaxed PACT at two taus,
-# at the published configuration (64 bits, 128-unit tanh RNN, batch 128, Adam 1e-3),
-# 200k steps each; pact_seq.train evaluates PACT discrete, thresholded and relaxed at
-# the end, into summary.json. Everything lands in $OUT; commands are echoed to
+# The issue-3 reproduction of Fojo et al.'s tables, for TASK=parity (default) or
+# TASK=addition: ACT at two taus, Repeat-RNN at rho 2, 3, 5 and 8, the plain RNN, and
+# relaxed PACT at two taus, at the published configuration (pact_seq.train's defaults:
+# parity with a 128-unit tanh RNN and batch 128, addition with a 512-unit LSTM and batch
+# 32; Adam 1e-3), 200k steps each; pact_seq.train evaluates PACT discrete, thresholded
+# and relaxed at the end, into summary.json. Everything lands in $OUT; commands are echoed to
 # $OUT/commands.txt, and a finished run is skipped (its summary.json exists), so the
 # script resumes after a stop.
 # Override the defaults through the environment, e.g.
-#   STEPS=2000 SEEDS="0 1" OUT=/tmp/parity packages/pact-seq/scripts/parity_run.sh
+#   STEPS=2000 SEEDS="0 1" OUT=/tmp/parity packages/pact-seq/scripts/seq_run.sh
+#   TASK=addition REPEATS=5 ACT_TAUS=0.01 PACT_TAUS= packages/pact-seq/scripts/seq_run.sh
 # Then draw the table and the plot:
-#   python -m pact_bench.seq_report --task parity --runs $OUT/* --plot docs/results/parity.png
+#   python -m pact_bench.seq_report --runs $OUT/* --plot docs/results/$TASK.png
 # One thread per run: on the 2-core dev machine the other core ran the vision job. Empty
 # lists are allowed (REPEATS= skips Repeat-RNN).
 set -euo pipefail
 
 PYTHON=${PYTHON:-python}
-OUT=${OUT:-runs/parity}
+TASK=${TASK:-parity}
+OUT=${OUT:-runs/$TASK}
 STEPS=${STEPS:-200000}
 SEEDS=${SEEDS-0}
 ACT_TAUS=${ACT_TAUS-"0.01 0.001"}
@@ -32,7 +35,7 @@ train() {  # train NAME ARGS...: one run, skipped when already finished
     local dir="$OUT/$1"
     shift
     [[ -f $dir/summary.json ]] && return 0
-    run "$PYTHON" -m pact_seq.train --task parity --steps "$STEPS" --threads "$THREADS" \
+    run "$PYTHON" -m pact_seq.train --task "$TASK" --steps "$STEPS" --threads "$THREADS" \
         --quiet --resume --out "$dir" "$@"
 }
 
