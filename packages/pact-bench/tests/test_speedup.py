@@ -95,6 +95,8 @@ def test_speedup_cli_writes_rows(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert all(math.isclose(r["ideal_speedup"], 1.0, rel_tol=0.02) for r in full)
     (seq,) = payload["seq"]
     assert seq["samples"] == 16 and seq["compact_ms"] > 0 and seq["ideal_speedup"] >= 1.0
+    assert seq["train_batch"] == 128 and seq["train_compact_ms"] > 0
+    assert "train step masked ms" in printed
 
 
 @pytest.mark.parametrize(

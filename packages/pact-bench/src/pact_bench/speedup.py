@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ from pact_bench.latency import measure_latency
 from pact_core.runs import resolve_device, retain_freed_memory
 from pact_seq.config import build_task
 from pact_seq.evaluate import load_model
+from pact_seq.train import train_step
 from pact_vision import AdaptiveResNet, resnet, units_per_block
 from pact_vision.augment import standardize
 from pact_vision.checkpoint import CheckpointError
@@ -97,18 +99,33 @@ def time_executions(
 def time_seq_compaction(
     checkpoint: Path, *, samples: int, device: torch.device, min_run_time: float
 ) -> dict[str, Any]:
-    """Evaluation latency of a pact-seq halting model with and without batch compaction.
+    """Evaluation and training-step latency of a pact-seq halting model, masked and compacted.
 
-    ``ideal_speedup`` is the cell row-steps of the masked loop (every row at every
-    iteration the loop runs) over those of the compacted one (each row until it halts).
+    Evaluation runs ``samples`` fresh examples at once in the model's evaluation halting.
+    A training step is one Adam step on a batch of the run's training batch size, in the
+    training halting (relaxed PACT, ACT), from the checkpoint's weights each time (the
+    weights are restored afterwards). ``ideal_speedup`` is the evaluation's cell
+    row-steps of the masked loop (every row at every iteration the loop runs) over those
+    of the compacted one (each row until it halts).
     """
     config, model = load_model(checkpoint, device)
     layer = model.recurrent
     if not layer.has_halting:
         raise ValueError(f"{checkpoint} is a {config.model!r} model; compaction needs halting")
     model.eval()
-    batch = build_task(config).sample(samples, torch.Generator(device).manual_seed(12345))
-    times = {}
+    task = build_task(config)
+    batch = task.sample(samples, torch.Generator(device).manual_seed(12345))
+    train_batch = task.sample(config.batch_size, torch.Generator(device).manual_seed(54321))
+    weights = copy.deepcopy(model.state_dict())
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    noise = torch.Generator(device).manual_seed(0)
+    tau = config.tau
+
+    def training_step() -> None:
+        model.train()
+        train_step(model, optimizer, task, train_batch, tau=tau, baseline=None, generator=noise)
+
+    times, train_times = {}, {}
     previous = layer.compact
     try:
         with torch.no_grad():
@@ -116,8 +133,13 @@ def time_seq_compaction(
             for compact in (False, True):
                 layer.compact = compact
                 times[compact] = _ms(lambda: model(batch.x), min_run_time)
+        for compact in (False, True):
+            layer.compact = compact
+            train_times[compact] = _ms(training_step, min_run_time)
     finally:
         layer.compact = previous
+        model.load_state_dict(weights)
+        model.eval()
     row_steps = sum(out.recurrent.loop_steps) * samples
     return {
         "checkpoint": str(checkpoint),
@@ -130,6 +152,10 @@ def time_seq_compaction(
         "compact_ms": times[True],
         "ideal_speedup": row_steps / float(out.recurrent.iterations.sum()),
         "achieved_speedup": times[False] / times[True],
+        "train_batch": config.batch_size,
+        "train_masked_ms": train_times[False],
+        "train_compact_ms": train_times[True],
+        "train_speedup": train_times[False] / train_times[True],
     }
 
 
@@ -220,13 +246,15 @@ def seq_table(rows: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of :func:`time_seq_compaction` rows."""
     lines = [
         "| checkpoint | halting | samples | mean ponder | masked ms | compacted ms "
-        "| ideal | achieved |",
-        "|---|---|---|---|---|---|---|---|",
+        "| ideal | achieved | train step masked ms | compacted ms | achieved |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {Path(r['checkpoint']).parent.name} | {r['halting']} | {r['samples']} "
         f"| {r['mean_ponder']:.2f} | {r['masked_ms']:.2f} | {r['compact_ms']:.2f} "
-        f"| {r['ideal_speedup']:.2f}x | {r['achieved_speedup']:.2f}x |"
+        f"| {r['ideal_speedup']:.2f}x | {r['achieved_speedup']:.2f}x "
+        f"| {r['train_masked_ms']:.2f} | {r['train_compact_ms']:.2f} "
+        f"| {r['train_speedup']:.2f}x |"
         for r in rows
     ]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ accuracy) and the mean number of ponder steps per input.
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -130,8 +131,10 @@ def _parser() -> Parser:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument(
         "--compact",
-        action="store_true",
-        help="run the cell only on rows that have not halted (same results, fewer FLOPs)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the cell only on rows that have not halted (the default; same results, "
+        "fewer FLOPs); --no-compact runs the masked loop",
     )
     return parser
 
