@@ -24,8 +24,16 @@ def test_measure_training_speed(model: str) -> None:
     assert result.steps_per_s > 0
     assert result.plain_steps_per_s > 0
     if model == "repeat":
-        assert result.cell_steps == 2.0
-    assert 1.0 <= result.cell_steps <= 4.0
+        assert result.cell_steps == result.mean_ponder == 2.0
+    assert 1.0 <= result.mean_ponder <= result.cell_steps <= 4.0
+    assert result.compact
+
+
+def test_masked_loop_runs_every_row_for_every_loop_step() -> None:
+    config = TrainConfig(task="parity", model="pact", bits=6, hidden_size=8, batch_size=8)
+    result = benchmark.measure_training_speed(config, steps=3, warmup=1, compact=False)
+    assert not result.compact
+    assert result.mean_ponder <= result.cell_steps
 
 
 def test_benchmark_cli(capsys: pytest.CaptureFixture[str]) -> None:

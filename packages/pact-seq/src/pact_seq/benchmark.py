@@ -3,7 +3,10 @@
 The overhead compares an adaptive model with a plain cell that runs *the same number of
 cell steps*: the adaptive run records how many iterations its loop ran at every
 timestep of every batch, and the baseline replays exactly those counts with the same
-cell, readout, loss and Adam step but no halting head, stream or freezing.
+cell, readout, loss and Adam step but no halting head, stream or freezing. With batch
+compaction (the default; ``--no-compact`` turns it off) the adaptive cell runs only the
+rows that have not halted, fewer row-steps than the replay (``mean_ponder`` against
+``cell_steps``), so part of the halting overhead is paid for by skipped cell work.
 
 Command line (prints one JSON object per model)::
 
@@ -12,6 +15,7 @@ Command line (prints one JSON object per model)::
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import time
@@ -35,26 +39,33 @@ class SpeedResult:
 
     Attributes:
         model: The layer mode.
+        compact: Whether the adaptive layer ran with batch compaction.
         repeats: ``rho`` for Repeat-RNN (1 otherwise).
         steps: Timed training steps.
         steps_per_s: Training steps per second of the model.
-        cell_steps: Mean loop iterations per timestep (cell steps run per input).
+        cell_steps: Mean loop iterations per timestep (what the replay runs per input).
+        mean_ponder: Mean iterations each input actually ran (compaction's row-steps).
         plain_steps_per_s: Steps per second of a plain cell replaying the same iterations.
         overhead: ``plain_steps_per_s / steps_per_s - 1``: the extra time of halting.
     """
 
     model: str
+    compact: bool
     repeats: int
     steps: int
     steps_per_s: float
     cell_steps: float
+    mean_ponder: float
     plain_steps_per_s: float
     overhead: float
 
 
-def _time_model(trainer: Trainer, steps: int, warmup: int) -> tuple[float, list[tuple[int, ...]]]:
-    """Seconds for ``steps`` training steps after ``warmup``, and the loop steps of each."""
+def _time_model(
+    trainer: Trainer, steps: int, warmup: int
+) -> tuple[float, list[tuple[int, ...]], float]:
+    """Seconds for ``steps`` training steps after ``warmup``, their loop steps, mean ponder."""
     loops: list[tuple[int, ...]] = []
+    ponders: list[float] = []
     start = 0.0
     trainer.model.train()
     for index in range(warmup + steps):
@@ -63,7 +74,8 @@ def _time_model(trainer: Trainer, steps: int, warmup: int) -> tuple[float, list[
         _, output, _ = trainer.train_once()
         if index >= warmup:
             loops.append(output.recurrent.loop_steps)
-    return time.perf_counter() - start, loops
+            ponders.append(float(output.recurrent.iterations.double().mean()))
+    return time.perf_counter() - start, loops, sum(ponders) / len(ponders)
 
 
 def _time_plain_replay(trainer: Trainer, loops: list[tuple[int, ...]], warmup: int) -> float:
@@ -104,6 +116,7 @@ def measure_training_speed(
     steps: int = 200,
     warmup: int = 20,
     device: torch.device | str = "cpu",
+    compact: bool = True,
 ) -> SpeedResult:
     """Time ``steps`` training steps of ``config`` and of a plain cell doing the same work.
 
@@ -112,21 +125,25 @@ def measure_training_speed(
         steps: Timed training steps (after ``warmup`` untimed ones).
         warmup: Untimed steps first.
         device: Where to run.
+        compact: Batch compaction in the adaptive layer.
 
     Returns:
         A :class:`SpeedResult`.
     """
     device = torch.device(device)
     trainer = Trainer.create(config, device)
-    seconds, loops = _time_model(trainer, steps, warmup)
+    trainer.model.recurrent.compact = compact
+    seconds, loops, mean_ponder = _time_model(trainer, steps, warmup)
     plain_seconds = _time_plain_replay(trainer, loops, min(warmup, len(loops)))
     cell_steps = sum(sum(counts) / len(counts) for counts in loops) / len(loops)
     return SpeedResult(
         model=config.model,
+        compact=compact,
         repeats=config.repeats,
         steps=steps,
         steps_per_s=steps / seconds,
         cell_steps=cell_steps,
+        mean_ponder=mean_ponder,
         plain_steps_per_s=steps / plain_seconds,
         overhead=seconds / plain_seconds - 1.0,
     )
@@ -143,6 +160,8 @@ def _parser() -> Parser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--compact", action=argparse.BooleanOptionalAction, default=True,
+                        help="batch compaction in the adaptive layer (default on)")  # fmt: skip
     return parser
 
 
@@ -180,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     for model in args.models:
         config = replace(base, model=model, repeats=args.repeats if model == "repeat" else 1)
         result = measure_training_speed(
-            config, steps=args.steps, warmup=args.warmup, device=run_device
+            config, steps=args.steps, warmup=args.warmup, device=run_device, compact=args.compact
         )
         print(json.dumps({"task": args.task, **asdict(result), "machine": machine}), flush=True)
     return 0
