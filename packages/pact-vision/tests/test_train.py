@@ -192,3 +192,13 @@ def test_ponder_maps_are_written(dense_checkpoint: Path, cifar: Path, tmp_path: 
     pixels = decode_png(maps / summary["images"][0]["file"])
     assert pixels.shape == (64, 2 * 64 + 2, 3)
     assert 3 <= summary["images"][0]["mean_units"] <= 6
+
+
+def test_report_modes_cover_every_training_mode() -> None:
+    from pact_vision.train import REPORT_MODES, TRAIN_MODES, report_modes
+
+    assert set(REPORT_MODES) == set(TRAIN_MODES)
+    assert report_modes("act") == ("act", "thresholded")  # SACT also as thresholded PSACT
+    assert report_modes("pact-reinforce") == report_modes("relaxed")
+    with pytest.raises(ValueError, match="training mode must be one of .* got 'psact'"):
+        report_modes("psact")

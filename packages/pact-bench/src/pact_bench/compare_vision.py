@@ -24,8 +24,10 @@ from pact_bench.memory import measure_peak_memory
 from pact_bench.results import Row
 from pact_vision import AdaptiveResNet, resnet, units_per_block
 from pact_vision.augment import standardize
+from pact_vision.checkpoint import load_checkpoint
 from pact_vision.datasets import ImageSet, load_dataset
 from pact_vision.evaluate import evaluate_model
+from pact_vision.train import report_modes
 
 __all__ = [
     "VisionPreset",
@@ -33,15 +35,6 @@ __all__ = [
     "run_vision_comparison",
 ]
 
-#: Modes a model trained in each mode is evaluated in (SACT also as thresholded PSACT,
-#: the paper's fig. 8 check).
-EVAL_MODES = {
-    "dense": ("dense",),
-    "act": ("act", "thresholded"),
-    "relaxed": ("relaxed", "discrete", "thresholded"),
-    "discrete": ("relaxed", "discrete", "thresholded"),
-    "thresholded": ("thresholded",),
-}
 #: What the comparison calls each pact-vision mode.
 MODEL_NAMES = {
     "dense": "dense",
@@ -213,6 +206,8 @@ def read_vision_run(
     if data is None:
         raise ValueError(f"the vision run {directory} needs --data (cifar10 or fashion-mnist)")
     model = load_vision_model(checkpoint).to(device)
+    train_config = load_checkpoint(checkpoint).get("train_config", {})
+    modes = report_modes(str(train_config.get("mode", "dense")))
     test = load_dataset(data, data_dir).test  # type: ignore[arg-type]
     arch = f"resnet{6 * model.units_per_block + 2}"
     trained = model.mode
@@ -221,5 +216,5 @@ def read_vision_run(
             **_identity(directory.name, trained, mode, arch, "run directory"),
             **_evaluation(model, test, mode, device),
         )
-        for mode in EVAL_MODES[trained]
+        for mode in modes
     ]

@@ -23,16 +23,11 @@ from typing import Any
 
 from pact_bench.plot import Series, save_plot
 from pact_vision.checkpoint import CheckpointError, load_checkpoint
+from pact_vision.train import report_modes
 
 __all__ = ["EvalRow", "drop_lines", "main", "read_evaluation", "report_table"]
 
 #: Evaluation modes shown per training mode (the comparisons the paper makes).
-SHOWN: dict[str, tuple[str, ...]] = {
-    "dense": ("dense",),
-    "act": ("act", "thresholded"),
-    "relaxed": ("relaxed", "discrete", "thresholded"),
-    "pact-reinforce": ("discrete", "thresholded"),
-}
 _LABEL = {"dense": "dense", "act": "SACT", "relaxed": "PSACT", "pact-reinforce": "PSACT-R"}
 
 
@@ -58,7 +53,10 @@ class EvalRow:
 
 
 def read_evaluation(path: Path) -> list[EvalRow]:
-    """The rows :data:`SHOWN` selects from one ``pact_vision.evaluate --json`` file.
+    """The rows of one ``pact_vision.evaluate --json`` file in its model's report modes.
+
+    The modes are :data:`pact_vision.train.REPORT_MODES` of the checkpoint's training
+    mode; other modes in the file are left out.
 
     Raises:
         ValueError: If the file is unreadable or not such a report, or its checkpoint is
@@ -75,6 +73,10 @@ def read_evaluation(path: Path) -> list[EvalRow]:
     except CheckpointError as error:
         raise ValueError(f"{path}: {error}") from None
     trained = str(train.get("mode", "dense"))
+    try:
+        shown = report_modes(trained)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     return [
         EvalRow(
             run=checkpoint.parent.name,
@@ -86,7 +88,7 @@ def read_evaluation(path: Path) -> list[EvalRow]:
             units_per_block=tuple(float(u) for u in r["units_per_block"]),
         )
         for r in results
-        if r["mode"] in SHOWN.get(trained, ())
+        if r["mode"] in shown
     ]
 
 

@@ -57,7 +57,16 @@ from pact_vision.grouping import GROUP_SIZES
 from pact_vision.models import AdaptiveResNet, Mode, resnet, units_per_block
 from pact_vision.schedule import BatchSampler, learning_rate
 
-__all__ = ["TRAIN_MODES", "TrainConfig", "TrainMode", "TrainResult", "main", "run"]
+__all__ = [
+    "REPORT_MODES",
+    "TRAIN_MODES",
+    "TrainConfig",
+    "TrainMode",
+    "TrainResult",
+    "main",
+    "report_modes",
+    "run",
+]
 
 TrainMode = Literal["dense", "act", "relaxed", "pact-reinforce"]
 TRAIN_MODES: tuple[TrainMode, ...] = get_args(TrainMode)
@@ -74,6 +83,28 @@ _EVAL_MODE: dict[TrainMode, Mode] = {
     "relaxed": "discrete",
     "pact-reinforce": "discrete",
 }
+#: The modes a model trained each way is evaluated in for reports and comparisons:
+#: PSACT in all three (PACT sec. 6), SACT also as thresholded PSACT (fig. 8).
+REPORT_MODES: dict[TrainMode, tuple[Mode, ...]] = {
+    "dense": ("dense",),
+    "act": ("act", "thresholded"),
+    "relaxed": ("relaxed", "discrete", "thresholded"),
+    "pact-reinforce": ("relaxed", "discrete", "thresholded"),
+}
+
+
+def report_modes(train_mode: str) -> tuple[Mode, ...]:
+    """:data:`REPORT_MODES` of a training mode read from a checkpoint or a report.
+
+    Raises:
+        ValueError: For a training mode that is not one of :data:`TRAIN_MODES`.
+    """
+    for mode, modes in REPORT_MODES.items():
+        if mode == train_mode:
+            return modes
+    raise ValueError(f"training mode must be one of {', '.join(TRAIN_MODES)}, got {train_mode!r}")
+
+
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
 
