@@ -31,6 +31,7 @@ from pact_bench.compare_seq import (
     SeqPreset,
     SeqRun,
     TrainingCurve,
+    accuracy_plot_series,
     read_seq_run,
     run_seq_comparison,
 )
@@ -283,7 +284,7 @@ def _plots(
     if drawn:
         plots.append((
             "seq_accuracy_vs_steps.png",
-            [Series(c.run, c.steps, c.smoothed, markers=False) for c in drawn],
+            accuracy_plot_series(drawn),
             {"title": "parity: smoothed training accuracy", "xlabel": "training steps",
              "ylabel": "accuracy"},
         ))  # fmt: skip

@@ -9,7 +9,7 @@ directories that a user trained with ``python -m pact_seq.train``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,10 @@ from typing import Any
 import torch
 
 from pact_bench.flops import cell_step_flops
+from pact_bench.plot import Series
 from pact_bench.results import Row
 from pact_seq.config import TrainConfig, build_model, build_task
-from pact_seq.smoothing import smoothed_accuracy
+from pact_seq.smoothing import SOLVED_ACCURACY, smoothed_accuracy
 from pact_seq.train import main as train_main
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "SeqPreset",
     "SeqRun",
     "TrainingCurve",
+    "accuracy_plot_series",
     "flops_per_step",
     "read_seq_run",
     "run_seq_comparison",
@@ -254,3 +256,21 @@ def _curve(directory: Path, task: str) -> TrainingCurve:
                 accuracy.append(float(record["accuracy"]))
     smoothed = smoothed_accuracy(accuracy).tolist()
     return TrainingCurve(directory.name, steps, accuracy, smoothed, task)
+
+
+def accuracy_plot_series(curves: Sequence[TrainingCurve]) -> list[Series]:
+    """One smoothed-accuracy line per run, and the 98% "solved" line across them all.
+
+    Raises:
+        ValueError: If no run has a log point.
+    """
+    drawn = [c for c in curves if c.steps]
+    if not drawn:
+        raise ValueError("no run has a training log to plot")
+    first = min(c.steps[0] for c in drawn)
+    last = max(c.steps[-1] for c in drawn)
+    series = [Series(c.run, c.steps, c.smoothed, markers=False) for c in drawn]
+    series.append(
+        Series("solved (98%)", [first, last], [SOLVED_ACCURACY] * 2, markers=False, color=(0, 0, 0))
+    )
+    return series

@@ -18,15 +18,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pact_bench.compare_seq import RunError, TrainingCurve, read_seq_run
-from pact_bench.plot import Series, save_plot
+from pact_bench.compare_seq import RunError, TrainingCurve, accuracy_plot_series, read_seq_run
+from pact_bench.plot import save_plot
 from pact_bench.published import format_published, published_row
 from pact_bench.results import Row
-from pact_seq.smoothing import SOLVED_ACCURACY
 
-__all__ = ["accuracy_plot_series", "main", "report_table"]
-
-BLACK = (0, 0, 0)
+__all__ = ["main", "report_table"]
 
 
 def _steps(value: int | None) -> str:
@@ -57,24 +54,6 @@ def report_table(task: str, rows: Sequence[Row]) -> str:
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def accuracy_plot_series(curves: Sequence[TrainingCurve]) -> list[Series]:
-    """One smoothed-accuracy line per run, and the 98% "solved" line across them all.
-
-    Raises:
-        ValueError: If no run has a log point.
-    """
-    drawn = [c for c in curves if c.steps]
-    if not drawn:
-        raise ValueError("no run has a training log to plot")
-    first = min(c.steps[0] for c in drawn)
-    last = max(c.steps[-1] for c in drawn)
-    series = [Series(c.run, c.steps, c.smoothed, markers=False) for c in drawn]
-    series.append(
-        Series("solved (98%)", [first, last], [SOLVED_ACCURACY] * 2, markers=False, color=BLACK)
-    )
-    return series
 
 
 def _parser() -> argparse.ArgumentParser:
