@@ -115,3 +115,13 @@ def test_speedup_bad_arguments(
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_speedup_profile_prints_both_executions(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--arch", "resnet8", "--batch", "2", "--active", "0.5", "--masks", "clustered",
+            "--min-run-time", "0.001", "--threads", "1", "--profile"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "clustered maps, batch 2, active 0.5:" in printed
+    assert "dense, 5 passes:" in printed and "sparse (thresholded), 5 passes:" in printed
+    assert printed.count("aten::mkldnn_convolution") >= 2 or printed.count("aten::conv") >= 2

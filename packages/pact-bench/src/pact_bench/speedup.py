@@ -49,7 +49,7 @@ from pact_vision.augment import standardize
 from pact_vision.checkpoint import CheckpointError
 from pact_vision.datasets import DataError, load_dataset
 
-__all__ = ["main", "time_executions", "time_seq_compaction"]
+__all__ = ["main", "profile_executions", "time_executions", "time_seq_compaction"]
 
 
 def _ms(fn: Callable[[], object], min_run_time: float) -> float:
@@ -94,6 +94,35 @@ def time_executions(
     )
     results["share_of_ideal"] = results["achieved_speedup"] / results["ideal_speedup"]
     return results
+
+
+def profile_executions(
+    model: AdaptiveResNet, images: Tensor, *, passes: int = 5, top: int = 15
+) -> str:
+    """``torch.profiler`` tables of dense and sparse thresholded passes on ``images``.
+
+    The tables list the ``top`` operators by self CPU time over ``passes`` passes each
+    (after one warm-up pass), so where sparse execution spends the time that dense does
+    not is visible operator by operator. The model's mode and execution are restored.
+    """
+    from torch.profiler import profile
+
+    sections = []
+    previous = model.mode, model.execution
+    try:
+        with torch.no_grad():
+            for mode, execution in (("dense", "masked"), ("thresholded", "sparse")):
+                model.mode, model.execution = mode, execution
+                model(images)
+                with profile() as prof:
+                    for _ in range(passes):
+                        model(images)
+                table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
+                label = "dense" if mode == "dense" else "sparse (thresholded)"
+                sections.append(f"{label}, {passes} passes:\n{table}")
+    finally:
+        model.mode, model.execution = previous
+    return "\n".join(sections)
 
 
 def time_seq_compaction(
@@ -181,6 +210,11 @@ def _controlled_rows(args: argparse.Namespace, device: torch.device) -> list[dic
                 handles = control_halting(model, maps)
                 try:
                     row = time_executions(model, images, min_run_time=args.min_run_time)
+                    if args.profile:
+                        args.profiles.append(
+                            f"{kind} maps, batch {batch}, active {fraction}:\n"
+                            + profile_executions(model, images)
+                        )
                 finally:
                     for handle in handles:
                         handle.remove()
@@ -291,6 +325,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--memory-format", choices=tuple(MEMORY_FORMATS), default="channels-last",
                         help="layout of model and images, for all three executions")  # fmt: skip
+    parser.add_argument("--profile", action="store_true",
+                        help="also print profiler tables of dense and sparse passes for "
+                        "every controlled setting")  # fmt: skip
     parser.add_argument("--seq-checkpoint", type=Path, nargs="*", default=[],
                         help="trained pact-seq halting checkpoints (compaction)")  # fmt: skip
     parser.add_argument("--seq-samples", type=int, default=1000, help="seq evaluation batch")
@@ -322,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--threads must be >= 1, got {args.threads}")
             torch.set_num_threads(args.threads)
         device = resolve_device(args.device)
+        args.profiles = []
         vision = _controlled_rows(args, device) + _checkpoint_rows(args, device)
         seq = [
             time_seq_compaction(
@@ -338,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         print(vision_table(vision))
     if seq:
         print("\n" + seq_table(seq))
+    for text in args.profiles:
+        print("\n" + text)
     if args.json is not None:
         payload = {"environment": environment.as_dict(), "vision": vision, "seq": seq}
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
