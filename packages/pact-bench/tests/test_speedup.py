@@ -118,7 +118,7 @@ def test_speedup_bad_arguments(
 
 
 def test_speedup_profile_prints_both_executions(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--arch", "resnet8", "--batch", "2", "--active", "0.5", "--masks", "clustered",
+    argv = ["--arch", "resnet14", "--batch", "2", "--active", "0.5", "--masks", "clustered",
             "--min-run-time", "0.001", "--threads", "1", "--profile"]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
