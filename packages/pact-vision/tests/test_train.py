@@ -200,5 +200,5 @@ def test_report_modes_cover_every_training_mode() -> None:
     assert set(REPORT_MODES) == set(TRAIN_MODES)
     assert report_modes("act") == ("act", "thresholded")  # SACT also as thresholded PSACT
     assert report_modes("pact-reinforce") == report_modes("relaxed")
-    with pytest.raises(ValueError, match="training mode must be one of .* got 'psact'"):
+    with pytest.raises(ValueError, match=r"training mode must be one of .* got 'psact'"):
         report_modes("psact")

@@ -2,9 +2,11 @@
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) the process group uses NCCL on CUDA and gloo on
 the CPU; a plain ``python -m`` run is a world of one. AMP (bfloat16 autocast, or
-float16 with a gradient scaler on GPUs without bfloat16) and ``channels_last`` are on by
-default on CUDA only; they can be forced on the CPU, which is how the tests exercise the
-CUDA code paths.
+float16 with a gradient scaler on GPUs without bfloat16) is on by default on CUDA only;
+it can be forced on the CPU, which is how the tests exercise the CUDA code paths.
+``channels_last`` is on by default everywhere: on the development CPU a ResNet-32
+training step at batch 64 took 187 ms channels-last against 229 ms in NCHW (dense;
+240 against 290 ms relaxed PSACT).
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ def setup_runtime(device: str = "auto", amp: str = "auto", channels_last: str = 
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; under ``torchrun``, ``auto`` and
             ``cuda`` mean ``cuda:LOCAL_RANK``.
         amp: ``auto`` (on for CUDA), ``on`` or ``off``.
-        channels_last: ``auto`` (on for CUDA), ``on`` or ``off``.
+        channels_last: ``auto`` (on), ``on`` or ``off``.
 
     Raises:
         ValueError: On a bad device or switch.
@@ -128,7 +130,7 @@ def setup_runtime(device: str = "auto", amp: str = "auto", channels_last: str = 
         rank=rank,
         world_size=world_size,
         amp=_switch(amp, on_cuda, "amp"),
-        channels_last=_switch(channels_last, on_cuda, "channels_last"),
+        channels_last=_switch(channels_last, True, "channels_last"),
     )
     if on_cuda:
         torch.cuda.set_device(chosen)

@@ -80,13 +80,16 @@ def evaluate_model(
     cost = torch.zeros((), dtype=torch.float64, device=device)
     units: Tensor | None = None
     devices = [device.index or 0] if device.type == "cuda" else []
+    stem = model.stem.weight  # feed images in the layout the model's weights are in
+    channels_last = stem.is_contiguous(memory_format=torch.channels_last)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     try:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(generator_seed)
             for start in range(0, len(data), batch_size):
                 images = data.images[start : start + batch_size].to(device)
                 labels = data.labels[start : start + batch_size].to(device)
-                out = model(standardize(images))
+                out = model(standardize(images).contiguous(memory_format=layout))
                 logits = out.logits.float()
                 correct += (logits.argmax(dim=1) == labels).sum()
                 loss += F.cross_entropy(logits, labels, reduction="sum").double()
@@ -162,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(parser.prog, str(exc))
     if args.limit:
         test = ImageSet(test.images[: args.limit], test.labels[: args.limit])
-    model = model.to(device)
+    model = model.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     results = [
         evaluate_model(
             model, test, mode, batch_size=args.batch_size, device=device, generator_seed=args.seed
