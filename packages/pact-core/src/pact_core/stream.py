@@ -138,8 +138,7 @@ class HaltingStream:
         self._iteration = 0
         self._active = full(True, torch.bool)
         self._executed = full(0, torch.int64)
-        self._survival = full(1.0)  # P(z >= l) = prod_{i<l} (1 - h^i), for N
-        self._expected = full(0.0)  # N over the steps run: sum_l P(z >= l)
+        self._probs: list[Tensor] = []  # h^1..h^m, for N (Alg. 3, lines 13 and 15)
         self._log_prob = full(0.0)  # discrete: log q(z)
         self._stick = full(1.0)  # relaxed: r = prod_l (1 - xi_hat^l)
         self._cumulative = full(0.0)  # act: c
@@ -192,13 +191,18 @@ class HaltingStream:
     def expected_iterations(self) -> Tensor:
         """``N`` ``[...]`` (eq. 24) over the iterations run, the remaining mass at the last.
 
-        Accumulated step by step as ``N = sum_{l <= m} P(z >= l)`` with
-        ``P(z >= l) = prod_{i<l} (1 - h^i)`` (the tail-sum form of ``sum_l l q(z = l)``),
-        which after ``m`` steps equals :func:`pact_core.expected_iterations` of
-        ``h[..., :m]`` and is differentiable in every ``h`` alike.
+        Computed on demand (ACT never needs it) in the tail-sum form
+        ``N = sum_{l <= m} P(z >= l)`` with ``P(z >= l) = prod_{i<l} (1 - h^i)``, which
+        after ``m`` steps equals :func:`pact_core.expected_iterations` of ``h[..., :m]``
+        and is differentiable in every ``h`` alike.
         """
         self._require_started()
-        return self._expected
+        survival = torch.ones_like(self._probs[0])
+        expected = survival
+        for probs in self._probs[:-1]:
+            survival = survival * (1 - probs)
+            expected = expected + survival
+        return expected
 
     @property
     def ponder(self) -> Tensor:
@@ -276,8 +280,7 @@ class HaltingStream:
         active = self._active
 
         self._executed = self._executed + active  # int64 + bool
-        self._expected = self._expected + self._survival
-        self._survival = self._survival * (1 - probs)
+        self._probs.append(probs)
 
         if self.mode == "act":
             halt_now, weight = self._act(probs, active)
