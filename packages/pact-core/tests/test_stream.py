@@ -312,3 +312,17 @@ def test_bad_steps_are_rejected() -> None:
         _ = stream.ponder
     with pytest.raises(RuntimeError, match="sampled"):
         _ = stream.log_prob
+
+
+def test_stream_n_has_the_gradient_of_eq_24_also_at_saturated_h() -> None:
+    h = torch.tensor(
+        [[0.3, 1.0, 0.5, 0.2], [0.0, 0.0, 0.7, 0.1], [1.0, 0.4, 0.0, 0.9]],
+        dtype=torch.float64,
+        requires_grad=True,
+    )
+    stream = pc.HaltingStream("relaxed", 4, (3,), dtype=torch.float64, validate_args=False)
+    for level in range(4):
+        stream.step(h=h[:, level], uniform=torch.full((3,), 0.5, dtype=torch.float64))
+    ours = torch.autograd.grad(stream.expected_iterations.sum(), h)[0]
+    reference = torch.autograd.grad(pc.expected_iterations(h).sum(), h)[0]
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)

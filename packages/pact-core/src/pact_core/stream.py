@@ -197,12 +197,11 @@ class HaltingStream:
         and is differentiable in every ``h`` alike.
         """
         self._require_started()
-        survival = torch.ones_like(self._probs[0])
-        expected = survival
-        for probs in self._probs[:-1]:
-            survival = survival * (1 - probs)
-            expected = expected + survival
-        return expected
+        if len(self._probs) == 1:
+            return torch.ones_like(self._probs[0])
+        # Stacked along a new leading axis, so the product runs over contiguous slices.
+        survival = torch.cumprod(1 - torch.stack(self._probs[:-1]), dim=0)  # P(z >= 2..m)
+        return 1 + survival.sum(dim=0)
 
     @property
     def ponder(self) -> Tensor:
