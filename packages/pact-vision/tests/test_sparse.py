@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
+from pact_vision import models
 from pact_vision.models import EXECUTIONS, AdaptiveResNet, resnet
-from pact_vision.sparse import active_tiles, default_tile, sparse_unit_forward
+from pact_vision.sparse import (
+    DEFAULT_DENSE_ABOVE,
+    TILES_FROM,
+    active_tiles,
+    default_tile,
+    sparse_unit_forward,
+)
 from pact_vision.units import PreActUnit
 
 
@@ -40,15 +49,19 @@ def _check(
 @pytest.mark.parametrize(("channels", "size"), [(16, 32), (32, 16), (64, 8)])
 @pytest.mark.parametrize("batch", [1, 7])
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 1.0])
-@pytest.mark.parametrize("dense_above", [1.0, 0.3])  # always tiles; the default dispatch
+@pytest.mark.parametrize(
+    ("dense_above", "tiles_from"),
+    [(1.0, 0), (DEFAULT_DENSE_ABOVE, 0), (DEFAULT_DENSE_ABOVE, TILES_FROM)],
+    ids=["always-tiles", "tiles-or-dense", "default"],
+)
 def test_sparse_unit_equals_masked_dense(
-    channels: int, size: int, batch: int, fraction: float, dense_above: float
+    channels: int, size: int, batch: int, fraction: float, dense_above: float, tiles_from: int
 ) -> None:
     unit = _unit(channels, seed=channels + batch)
     generator = torch.Generator().manual_seed(int(fraction * 100) + size)
     u = torch.randn(batch, channels, size, size, generator=generator)
     active = torch.rand(batch, size, size, generator=generator) < fraction
-    _check(unit, u, active, dense_above=dense_above)
+    _check(unit, u, active, dense_above=dense_above, tiles_from=tiles_from)
 
 
 @pytest.mark.parametrize("tile", [1, 3, 4, 5, 16])
@@ -57,7 +70,7 @@ def test_tiles_that_do_not_divide_the_map(tile: int) -> None:
     generator = torch.Generator().manual_seed(tile)
     u = torch.randn(3, 8, 10, 7, generator=generator)
     active = torch.rand(3, 10, 7, generator=generator) < 0.2
-    _check(unit, u, active, tile=tile, dense_above=1.0)
+    _check(unit, u, active, tile=tile, dense_above=1.0, tiles_from=0)
 
 
 @pytest.mark.parametrize("in_place", [False, True])
@@ -68,16 +81,19 @@ def test_clustered_mask_and_channels_last_input(in_place: bool) -> None:
     columns = torch.arange(32).view(1, 1, 32)
     centres = torch.tensor([[5, 5], [16, 20], [30, 1], [0, 31]]).view(4, 2, 1, 1)
     active = (rows - centres[:, 0]) ** 2 + (columns - centres[:, 1]) ** 2 < 36
-    _check(unit, u.clone(), active, dense_above=1.0, in_place=in_place)
+    _check(unit, u.clone(), active, dense_above=1.0, in_place=in_place, tiles_from=0)
     written = u.clone()
-    out = sparse_unit_forward(unit, written, active, dense_above=1.0, in_place=in_place)
+    out = sparse_unit_forward(
+        unit, written, active, dense_above=1.0, in_place=in_place, tiles_from=0
+    )
     assert (out.data_ptr() == written.data_ptr()) == in_place
 
 
 @pytest.mark.parametrize(
-    ("size", "expected"), [((32, 32), 8), ((28, 28), 7), ((16, 16), 4), ((8, 8), 4), ((7, 3), 4)]
+    ("size", "expected"),
+    [((32, 32), 8), ((28, 28), 7), ((16, 16), 4), ((9, 9), 4), ((8, 8), 8), ((7, 3), 7)],
 )
-def test_default_tile_is_a_quarter_of_the_map_within_4_to_8(
+def test_default_tile_is_a_quarter_of_the_map_within_4_to_8_or_the_whole_small_map(
     size: tuple[int, int], expected: int
 ) -> None:
     assert default_tile(*size) == expected
@@ -136,7 +152,13 @@ def _halting_model(seed: int) -> AdaptiveResNet:
 
 @pytest.mark.parametrize("mode", ["thresholded", "discrete"])
 @pytest.mark.parametrize("batch", [1, 7])
-def test_sparse_model_equals_masked_model(mode: str, batch: int) -> None:
+@pytest.mark.parametrize("always_tiles", [False, True])
+def test_sparse_model_equals_masked_model(
+    mode: str, batch: int, always_tiles: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if always_tiles:  # every unit through the tile path, in place, whatever its size
+        forward = functools.partial(sparse_unit_forward, dense_above=1.0, tiles_from=0)
+        monkeypatch.setattr(models, "sparse_unit_forward", forward)
     model = _halting_model(seed=batch)
     model.mode = mode
     images = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(batch))
