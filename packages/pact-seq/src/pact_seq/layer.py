@@ -332,8 +332,11 @@ class AdaptiveRecurrent(nn.Module):
             inputs = first if level == 0 else later
             if level > 0 and self.compact:  # the cell runs on the active rows only
                 rows = torch.nonzero(stream.active).squeeze(1)
-                stepped = self._cell_step(inputs.index_select(0, rows), u.index_select(0, rows))
-                new = u.index_copy(0, rows, stepped)
+                if rows.shape[0] < u.shape[0]:
+                    inputs, state = inputs.index_select(0, rows), u.index_select(0, rows)
+                    new = u.index_copy(0, rows, self._cell_step(inputs, state))
+                else:  # no row has halted yet: a plain step, nothing to gather
+                    new = self._cell_step(inputs, u)
             else:
                 new = self._cell_step(inputs, u)
                 if level > 0:  # halted elements keep their state u^z
