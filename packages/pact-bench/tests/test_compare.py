@@ -62,7 +62,12 @@ def test_results_json_schema(quick_run: tuple[Path, str]) -> None:
         assert 0.0 <= row["accuracy"] <= 1.0
         assert row["mean_ponder"] >= 1.0
         assert row["flops"] > 0 and row["steps_per_s"] > 0
-    assert {r["model"] for r in vision} == {"dense", "sact", "psact"}
+    assert {r["model"] for r in vision} == {"dense", "sact", "psact", "psact-sparse"}
+    # Sparse execution needs the FLOPs masked execution does (it only skips the rest).
+    flops = {(r["model"], r["active_fraction"], r["batch"]): r["flops"] for r in vision}
+    for (model, fraction, batch), value in flops.items():
+        if model == "psact-sparse":
+            assert value == flops["psact", fraction, batch]
     assert {r["batch"] for r in vision} == {1, 8}
     for row in vision:
         assert row["latency_ms"] > 0 and row["peak_memory_mib"] >= 0 and row["flops"] > 0

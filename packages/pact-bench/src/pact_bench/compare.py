@@ -35,7 +35,12 @@ from pact_bench.compare_seq import (
     read_seq_run,
     run_seq_comparison,
 )
-from pact_bench.compare_vision import VisionPreset, read_vision_run, run_vision_comparison
+from pact_bench.compare_vision import (
+    SPARSE_NAME,
+    VisionPreset,
+    read_vision_run,
+    run_vision_comparison,
+)
 from pact_bench.environment import describe_environment
 from pact_bench.plot import Series, save_plot
 from pact_bench.results import Row, markdown_tables, write_csv, write_json
@@ -305,7 +310,7 @@ def _plots(
     for batch in sorted({r.batch for r in timed if r.batch is not None}):
         series = []
         fractions = [r.active_fraction or 0.0 for r in timed if r.batch == batch]
-        for model in ("dense", "sact", "psact"):
+        for model in ("dense", "sact", "psact", SPARSE_NAME):
             points = sorted(
                 (r.active_fraction or 0.0, r.latency_ms or 0.0)
                 for r in timed
@@ -339,9 +344,10 @@ def _report(rows: list[Row], preset: Preset, machine: str, wall: float, from_run
             "",
             "Vision rows marked *controlled halting* have their halting heads set by hand so "
             "that every position runs the stated share of units; they measure the cost of "
-            "execution, not a trained model. Masked execution computes every position, so "
-            "their latency does not fall with the active fraction; FLOPs count only what "
-            "the masks need.",
+            "execution, not a trained model. Masked execution (sact, psact) computes every "
+            "position, so its latency does not fall with the active fraction; "
+            f"{SPARSE_NAME} computes only the tiles with an active position "
+            '(`execution="sparse"`). FLOPs count only what the masks need.',
         ]
     return "\n".join(lines)
 

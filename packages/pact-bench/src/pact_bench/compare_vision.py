@@ -30,11 +30,14 @@ from pact_vision.evaluate import evaluate_model
 from pact_vision.train import report_modes
 
 __all__ = [
+    "SPARSE_NAME",
     "VisionPreset",
     "read_vision_run",
     "run_vision_comparison",
 ]
 
+#: What the comparison calls thresholded PSACT under ``execution="sparse"``.
+SPARSE_NAME = "psact-sparse"
 #: What the comparison calls each pact-vision mode.
 MODEL_NAMES = {
     "dense": "dense",
@@ -121,6 +124,10 @@ def run_vision_comparison(
 ) -> list[Row]:
     """Measure dense, SACT and thresholded PSACT at every batch size of ``preset``.
 
+    PSACT is timed twice: masked (every position computed, as SACT's code does) and
+    sparse (``execution="sparse"``: only the tiles with an active position). Model and
+    images are channels-last.
+
     Raises:
         ValueError: On a bad preset, or a checkpoint without ``data``.
     """
@@ -130,31 +137,38 @@ def run_vision_comparison(
             raise ValueError("--vision-checkpoint needs --data (cifar10 or fashion-mnist)")
         return _checkpoint_rows(preset, checkpoint, data, data_dir, device, status)
     n = units_per_block(preset.arch)
-    model = resnet(n).to(device).eval()
+    model = resnet(n).to(device).eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     generator = torch.Generator(device="cpu").manual_seed(seed)
     rows: list[Row] = []
-    settings: list[tuple[str, int]] = [("dense", n)]
-    settings += [(mode, k) for mode in ("act", "thresholded") for k in preset.units]
+    settings: list[tuple[str, int, str]] = [("dense", n, "masked")]
+    settings += [(mode, k, "masked") for mode in ("act", "thresholded") for k in preset.units]
+    settings += [("thresholded", k, "sparse") for k in preset.units]
     total = len(settings) * len(preset.batches)
     done = 0
     for batch in preset.batches:
         images = torch.randn(batch, 3, 32, 32, generator=generator).to(device)
-        for mode, units in settings:
+        images = images.contiguous(memory_format=torch.channels_last)
+        for mode, units, execution in settings:
             done += 1
             status(
-                f"[vision {done}/{total}] {preset.arch} {mode}, {units}/{n} units, batch {batch}"
+                f"[vision {done}/{total}] {preset.arch} {mode} {execution}, {units}/{n} units, "
+                f"batch {batch}"
             )
-            model.mode = mode
+            model.mode, model.execution = mode, execution
             if mode != "dense":
                 set_controlled_halting(model, units)
             source = "dense" if mode == "dense" else "controlled halting"
+            identity = _identity(preset.arch, mode, mode, f"{units}/{n} units", source)
+            if execution == "sparse":
+                identity.update(run=f"{preset.arch} {SPARSE_NAME}", model=SPARSE_NAME)
             rows.append(
                 Row(
-                    **_identity(preset.arch, mode, mode, f"{units}/{n} units", source),
+                    **identity,
                     **_timing(model, images, preset.min_run_time),
                     active_fraction=units / n,
                 )
             )
+    model.execution = "masked"
     return rows
 
 
