@@ -15,12 +15,20 @@ with oneDNN, while merely gathering its ``[65536, 144]`` im2col matrix took 68 m
 the GEMM on it 15 ms. Tiles keep the dense kernels and only add a halo (conv1 runs on
 ``(t + 2)^2`` positions per ``t^2`` outputs) and the gather/scatter copies.
 
+The windows are gathered from, and the update scattered into, a channels-last map, so
+that each window row is one contiguous run of ``(t + 4) * C`` numbers (a strided view
+of the map, indexed once; the scatter is one ``index_put_``).
+
 Zero padding is reproduced exactly: conv1 pads the *activated* input
 ``leaky_relu(bn1(u))`` with zeros, so the halo positions outside the image are zeroed
 after the activation, and likewise conv2's input. The batch norms use their running
-statistics, so this is an evaluation path. The host syncs are reading the number of
-active tiles (``nonzero``), which also decides whether to skip the unit or, when most
-tiles are active, to run it densely.
+statistics, so this is an evaluation path.
+
+Which way a unit runs: units too small for tiles to pay (:data:`TILES_FROM`) are
+skipped when no position is active and otherwise run densely; larger ones are skipped,
+tiled, or run densely when more than :data:`DEFAULT_DENSE_ABOVE` of their tiles are
+active. A dense unit with every position active skips the mask multiply. The host
+syncs are these decisions (``nonzero`` on the tiles, ``any``/``all`` on the mask).
 """
 
 from __future__ import annotations
