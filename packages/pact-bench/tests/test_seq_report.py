@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from pact_bench.published import FOJO_2018, format_published, published_row
-from pact_bench.seq_report import main
+from pact_bench.results import Row
+from pact_bench.seq_report import main, seed_table
 from pact_seq.train import main as train_main
 
 TINY = ["--steps", "30", "--log-every", "5", "--eval-samples", "64", "--hidden-size", "8",
@@ -89,3 +90,22 @@ def test_missing_runs_are_a_one_line_error(
     assert main(["--runs", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "is not a finished pact_seq.train run" in err and "\n" not in err
+
+
+def _seq_row(run: str, steps_to_solve: int | None, setting: str = "rho=2") -> Row:
+    return Row(part="seq", run=run, model="repeat", setting=setting, steps_to_solve=steps_to_solve)
+
+
+def test_seed_table_gathers_runs_and_counts_unsolved_as_slowest() -> None:
+    assert seed_table("parity", [_seq_row("a", 5000)]) is None  # one run per setting
+    rows = [_seq_row("s0", 55000), _seq_row("s1", None), _seq_row("s2", 44000),
+            _seq_row("other", 9000, setting="rho=3")]  # fmt: skip
+    table = seed_table("parity", rows)
+    assert table is not None
+    (line,) = [ln for ln in table.splitlines() if ln.startswith("| repeat | rho=2")]
+    assert line == "| repeat | rho=2 | - | 3 | 2 | 44k, 55k, no | 55k | 22k |"
+    assert "rho=3" not in table
+    even = seed_table("parity", [_seq_row("a", 40000), _seq_row("b", 60000)])
+    assert even is not None and "| 50k |" in even
+    unsolved = seed_table("parity", [_seq_row("a", 40000), _seq_row("b", None)])
+    assert unsolved is not None and unsolved.splitlines()[-1].split(" | ")[6] == "no"

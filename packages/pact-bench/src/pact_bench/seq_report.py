@@ -23,7 +23,7 @@ from pact_bench.plot import save_plot
 from pact_bench.published import format_published, published_row
 from pact_bench.results import Row
 
-__all__ = ["main", "report_table"]
+__all__ = ["main", "report_table", "seed_table"]
 
 
 def _steps(value: int | None) -> str:
@@ -51,6 +51,41 @@ def report_table(task: str, rows: Sequence[Row]) -> str:
             row.run, row.eval_mode or "-", accuracy, ponder, _steps(row.steps_to_solve),
             _steps(row.steps_to_solve_fojo), published,
             "-" if row.steps is None else f"{row.steps / 1000:g}k", speed,
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seed_table(task: str, rows: Sequence[Row]) -> str | None:
+    """Runs of the same model, setting and evaluation gathered across seeds.
+
+    Each line lists every run's steps to solve (sorted; "no" for a run that did not
+    solve) and their median, counting an unsolved run as slower than every solved one
+    (so the median is "no" when half or more did not solve). ``None`` if no setting has
+    more than one run.
+    """
+    groups: dict[tuple[str, str, str], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.model, row.setting, row.eval_mode or "-"), []).append(row)
+    repeated = {key: group for key, group in groups.items() if len(group) > 1}
+    if not repeated:
+        return None
+    lines = [
+        "| model | setting | eval | runs | solved | steps to solve, each | median "
+        "| published (Fojo) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (model, setting, evaluation), group in repeated.items():
+        steps = sorted((r.steps_to_solve for r in group), key=lambda v: (v is None, v or 0))
+        solved = sum(v is not None for v in steps)
+        middle = steps[(len(steps) - 1) // 2 : len(steps) // 2 + 1]
+        median = None
+        if all(v is not None for v in middle):
+            median = sum(v for v in middle if v is not None) // len(middle)
+        published = format_published(published_row(task, model, setting))
+        cells = [
+            model, setting or "-", evaluation, str(len(group)), str(solved),
+            ", ".join(_steps(v) for v in steps), _steps(median), published,
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -100,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(report_table(task, rows))
+    seeds = seed_table(task, rows)
+    if seeds is not None:
+        print("\n" + seeds)
     if args.plot is not None:
         print(f"\nwrote {args.plot}", file=sys.stderr)
     return 0
