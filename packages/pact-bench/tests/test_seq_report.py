@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,12 @@ def test_mixed_tasks_are_refused(
     assert main(["--runs", str(parity_runs[0]), str(addition)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: --runs mixes tasks (addition, parity); give one task"
+    # Alone, the addition run is tabulated with its digit accuracy beside sequence accuracy.
+    assert main(["--runs", str(addition)]) == 0
+    header, _, row = capsys.readouterr().out.splitlines()[:3]
+    assert header.startswith("| run | eval | accuracy | digit accuracy | ponder steps |")
+    summary = json.loads((addition / "summary.json").read_text())
+    assert row.split(" | ")[3] == f"{100 * summary['digit_accuracy']:.1f}%"
 
 
 def test_missing_runs_are_a_one_line_error(

@@ -232,11 +232,13 @@ def read_seq_run(
     rows = []
     for mode, result in evaluations.items():
         ponder = float(result["mean_ponder"])
+        digits = result.get("digit_accuracy", summary.get("digit_accuracy"))
         rows.append(
             Row(
                 **common,
                 eval_mode=None if mode == "None" else mode,
                 accuracy=float(result["accuracy"]),
+                digit_accuracy=None if digits is None else float(digits),
                 mean_ponder=ponder,
                 flops=per_step * ponder,
             )

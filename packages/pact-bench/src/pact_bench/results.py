@@ -29,6 +29,7 @@ class Row:
         source: ``trained here``, ``run directory``, ``checkpoint`` or ``controlled
             halting`` (halting heads set by hand to run a fixed share of the units).
         accuracy: Evaluation accuracy in ``[0, 1]`` (sequence accuracy for addition).
+        digit_accuracy: Per-digit evaluation accuracy (addition only).
         mean_ponder: Mean cell steps per input (seq) or units per position (vision).
         steps_to_solve: First logged step at which smoothed training accuracy reached 98%.
         steps_to_solve_fojo: The statistic Fojo et al.'s analysis script computed for the
@@ -51,6 +52,7 @@ class Row:
     setting: str = ""
     source: str = ""
     accuracy: float | None = None
+    digit_accuracy: float | None = None
     mean_ponder: float | None = None
     steps_to_solve: int | None = None
     steps_to_solve_fojo: int | None = None

@@ -30,26 +30,35 @@ def _steps(value: int | None) -> str:
     return "no" if value is None else f"{value / 1000:g}k"
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
 def report_table(task: str, rows: Sequence[Row]) -> str:
     """A Markdown table of ``rows`` with the published result of each model and setting.
+
+    For addition, ``accuracy`` is sequence accuracy and a digit-accuracy column follows.
 
     "Steps to solve" is the first log point whose smoothed accuracy reaches 98% ("no" if
     none within the run's steps); "Fojo statistic" is what the authors' script computed
     (:func:`pact_seq.smoothing.fojo_steps_to_solve`); "published" is their table's cell.
     """
+    digits = task == "addition"
     lines = [
-        "| run | eval | accuracy | ponder steps | steps to solve | Fojo statistic "
-        "| published (Fojo) | steps run | train steps/s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+        "| run | eval | accuracy | " + ("digit accuracy | " if digits else "")
+        + "ponder steps | steps to solve | Fojo statistic | published (Fojo) | steps run "
+        "| train steps/s |",
+        "|---|---|---|" + ("---|" if digits else "") + "---|---|---|---|---|---|",
+    ]  # fmt: skip
     for row in rows:
         published = format_published(published_row(task, row.model, row.setting))
-        accuracy = "-" if row.accuracy is None else f"{100 * row.accuracy:.1f}%"
         ponder = "-" if row.mean_ponder is None else f"{row.mean_ponder:.2f}"
         speed = "-" if row.steps_per_s is None else f"{row.steps_per_s:.0f}"
-        cells = [
-            row.run, row.eval_mode or "-", accuracy, ponder, _steps(row.steps_to_solve),
-            _steps(row.steps_to_solve_fojo), published,
+        cells = [row.run, row.eval_mode or "-", _percent(row.accuracy)]
+        if digits:
+            cells.append(_percent(row.digit_accuracy))
+        cells += [
+            ponder, _steps(row.steps_to_solve), _steps(row.steps_to_solve_fojo), published,
             "-" if row.steps is None else f"{row.steps / 1000:g}k", speed,
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
