@@ -13,7 +13,7 @@
 # Then draw the table and the plot:
 #   python -m pact_bench.seq_report --runs $OUT/* --plot docs/results/$TASK.png
 # One thread per run: on the 2-core dev machine the other core ran the vision job. Empty
-# lists are allowed (REPEATS= skips Repeat-RNN).
+# lists are allowed (REPEATS= skips Repeat-RNN, PLAIN= the plain RNN).
 set -euo pipefail
 
 PYTHON=${PYTHON:-python}
@@ -24,6 +24,7 @@ SEEDS=${SEEDS-0}
 ACT_TAUS=${ACT_TAUS-"0.01 0.001"}
 PACT_TAUS=${PACT_TAUS-"0.001 0.0001"}
 REPEATS=${REPEATS-"2 3 5 8"}
+PLAIN=${PLAIN-1}
 THREADS=${THREADS:-1}
 
 mkdir -p "$OUT"
@@ -43,7 +44,7 @@ for seed in $SEEDS; do
     for rho in $REPEATS; do
         train "repeat_rho${rho}_s$seed" --model repeat --repeats "$rho" --seed "$seed"
     done
-    train "plain_s$seed" --model plain --seed "$seed"
+    [[ -n $PLAIN ]] && train "plain_s$seed" --model plain --seed "$seed"
     for tau in $ACT_TAUS; do
         train "act_tau${tau}_s$seed" --model act --tau "$tau" --seed "$seed"
     done
