@@ -29,7 +29,7 @@ ones included, exactly as in the masked loop (``compact=False``: every row steps
 halted rows are frozen with ``torch.where``), so the results are the same up to the
 summation order of a smaller matrix product. It costs one more host sync per iteration
 (the active rows' indices). On the development CPU it made training steps of trained
-parity models 1.4-2.4x faster and evaluation 2.8-5.2x (``docs/results/speed.md``).
+parity models 1.4-2.2x faster and evaluation 2.9-5.3x (``docs/results/speed.md``).
 """
 
 from __future__ import annotations
