@@ -26,10 +26,11 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,16 @@ from pact_vision.datasets import DataError, load_dataset
 __all__ = ["main", "profile_executions", "time_executions", "time_seq_compaction"]
 
 
+@contextlib.contextmanager
+def _restored_execution(model: AdaptiveResNet) -> Iterator[None]:
+    """Give the model back in the mode and execution it came in."""
+    previous = model.mode, model.execution
+    try:
+        yield
+    finally:
+        model.mode, model.execution = previous
+
+
 def _ms(fn: Callable[[], object], min_run_time: float) -> float:
     return measure_latency(fn, min_run_time=min_run_time).median_ms
 
@@ -68,20 +79,16 @@ def time_executions(
     model.eval()
     units = model.units_per_block
     results: dict[str, Any] = {}
-    previous = model.mode, model.execution
-    try:
-        with torch.no_grad():
-            model.mode, model.execution = "dense", "masked"
-            dense_flops = float(model(images).flops.double().mean())
-            results["dense_ms"] = _ms(lambda: model(images), min_run_time)
-            model.mode = "thresholded"
-            masked = model(images)
-            results["masked_ms"] = _ms(lambda: model(images), min_run_time)
-            model.execution = "sparse"
-            sparse = model(images)
-            results["sparse_ms"] = _ms(lambda: model(images), min_run_time)
-    finally:
-        model.mode, model.execution = previous
+    with _restored_execution(model), torch.no_grad():
+        model.mode, model.execution = "dense", "masked"
+        dense_flops = float(model(images).flops.double().mean())
+        results["dense_ms"] = _ms(lambda: model(images), min_run_time)
+        model.mode = "thresholded"
+        masked = model(images)
+        results["masked_ms"] = _ms(lambda: model(images), min_run_time)
+        model.execution = "sparse"
+        sparse = model(images)
+        results["sparse_ms"] = _ms(lambda: model(images), min_run_time)
     flops = float(masked.flops.double().mean())
     executed = torch.stack([e.double().mean() for e in masked.executed]).mean()
     results.update(
@@ -108,20 +115,16 @@ def profile_executions(
     from torch.profiler import profile
 
     sections = []
-    previous = model.mode, model.execution
-    try:
-        with torch.no_grad():
-            for mode, execution in (("dense", "masked"), ("thresholded", "sparse")):
-                model.mode, model.execution = mode, execution
-                model(images)
-                with profile() as prof:
-                    for _ in range(passes):
-                        model(images)
-                table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
-                label = "dense" if mode == "dense" else "sparse (thresholded)"
-                sections.append(f"{label}, {passes} passes:\n{table}")
-    finally:
-        model.mode, model.execution = previous
+    with _restored_execution(model), torch.no_grad():
+        for mode, execution in (("dense", "masked"), ("thresholded", "sparse")):
+            model.mode, model.execution = mode, execution
+            model(images)
+            with profile() as prof:
+                for _ in range(passes):
+                    model(images)
+            table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
+            label = "dense" if mode == "dense" else "sparse (thresholded)"
+            sections.append(f"{label}, {passes} passes:\n{table}")
     return "\n".join(sections)
 
 
