@@ -17,14 +17,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pact_bench.flops import load_vision_model
+from pact_bench.flops import load_vision_checkpoint, load_vision_model
 from pact_bench.halting_maps import set_controlled_halting
 from pact_bench.latency import measure_latency
 from pact_bench.memory import measure_peak_memory
 from pact_bench.results import Row
 from pact_vision import AdaptiveResNet, resnet, units_per_block
 from pact_vision.augment import standardize
-from pact_vision.checkpoint import load_checkpoint
 from pact_vision.datasets import ImageSet, load_dataset
 from pact_vision.evaluate import evaluate_model
 from pact_vision.train import report_modes
@@ -168,7 +167,6 @@ def run_vision_comparison(
                     active_fraction=units / n,
                 )
             )
-    model.execution = "masked"
     return rows
 
 
@@ -219,8 +217,8 @@ def read_vision_run(
         )
     if data is None:
         raise ValueError(f"the vision run {directory} needs --data (cifar10 or fashion-mnist)")
-    model = load_vision_model(checkpoint).to(device)
-    train_config = load_checkpoint(checkpoint).get("train_config", {})
+    model, train_config = load_vision_checkpoint(checkpoint)
+    model = model.to(device)
     modes = report_modes(str(train_config.get("mode", "dense")))
     test = load_dataset(data, data_dir).test  # type: ignore[arg-type]
     arch = f"resnet{6 * model.units_per_block + 2}"

@@ -29,7 +29,14 @@ from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
 from pact_vision.datasets import DataError, ImageSet, load_dataset
 from pact_vision.evaluate import evaluate_model
 
-__all__ = ["cell_step_flops", "dense_flops", "load_vision_model", "main", "vision_flops"]
+__all__ = [
+    "cell_step_flops",
+    "dense_flops",
+    "load_vision_checkpoint",
+    "load_vision_model",
+    "main",
+    "vision_flops",
+]
 
 
 def dense_flops(module: nn.Module | Callable[..., Any], *inputs: Any) -> int:
@@ -136,14 +143,24 @@ def _count(args: argparse.Namespace) -> dict[str, Any]:
     return {"arch": arch, "mode": args.mode, "flops": result.mean_flops, "images": result.images}
 
 
-def load_vision_model(path: Path) -> AdaptiveResNet:
-    """Rebuild a pact-vision model from a checkpoint file or a run directory holding one."""
+def load_vision_checkpoint(path: Path) -> tuple[AdaptiveResNet, dict[str, Any]]:
+    """Rebuild a pact-vision model from a checkpoint file or a run directory holding one.
+
+    Returns:
+        The model in eval mode, and the training configuration saved with it (empty if
+        the checkpoint has none).
+    """
     if path.is_dir():
         path = path / "checkpoint.pt"
     payload = load_checkpoint(path)
     model = build_model(payload["model_config"])
     model.load_state_dict(payload["model"])
-    return model.eval()
+    return model.eval(), dict(payload.get("train_config", {}))
+
+
+def load_vision_model(path: Path) -> AdaptiveResNet:
+    """Rebuild a pact-vision model from a checkpoint file or a run directory holding one."""
+    return load_vision_checkpoint(path)[0]
 
 
 if __name__ == "__main__":
