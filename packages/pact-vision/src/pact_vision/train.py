@@ -54,7 +54,7 @@ from pact_vision.datasets import DATASETS, DataError, DatasetName, ImageSet, loa
 from pact_vision.distributed import Runtime, setup_runtime
 from pact_vision.evaluate import evaluate_model
 from pact_vision.grouping import GROUP_SIZES
-from pact_vision.models import AdaptiveResNet, Mode, resnet, units_per_block
+from pact_vision.models import AdaptiveResNet, Mode, _one_of, resnet, units_per_block
 from pact_vision.schedule import BatchSampler, learning_rate
 
 __all__ = [
@@ -99,10 +99,7 @@ def report_modes(train_mode: str) -> tuple[Mode, ...]:
     Raises:
         ValueError: For a training mode that is not one of :data:`TRAIN_MODES`.
     """
-    for mode, modes in REPORT_MODES.items():
-        if mode == train_mode:
-            return modes
-    raise ValueError(f"training mode must be one of {', '.join(TRAIN_MODES)}, got {train_mode!r}")
+    return REPORT_MODES[_one_of("training mode", train_mode, TRAIN_MODES)]
 
 
 CHECKPOINT_NAME = "checkpoint.pt"
