@@ -229,10 +229,11 @@ def read_seq_run(
             "mean_ponder": summary["mean_ponder"],
         }
     }
+    addition = summary["task"] == "addition"
     rows = []
     for mode, result in evaluations.items():
         ponder = float(result["mean_ponder"])
-        digits = result.get("digit_accuracy", summary.get("digit_accuracy"))
+        digits = result.get("digit_accuracy", summary.get("digit_accuracy")) if addition else None
         rows.append(
             Row(
                 **common,
