@@ -384,11 +384,13 @@ class HaltingStream:
         return halt_now, weight
 
     def _act(self, probs: Tensor, active: Tensor) -> tuple[Tensor, Tensor]:
-        # c keeps growing after an element halts; only active elements read it.
-        self._cumulative = self._cumulative + probs  # Alg. 4, line 10
+        # c keeps growing after an element halts; only active elements read it, and only
+        # to compare, so it carries no gradient.
+        self._cumulative = self._cumulative + probs.detach()  # Alg. 4, line 10
         halt_now = active & (self._cumulative >= 1 - self.eps)  # line 12
         going_on = active ^ halt_now
         remainder = self._remainder
-        weight = torch.where(halt_now, remainder, probs * going_on)  # lines 13 and 16
-        self._remainder = torch.where(going_on, remainder - probs, remainder)  # line 14
+        step = probs * going_on  # h where the element goes on, else 0
+        weight = torch.where(halt_now, remainder, step)  # lines 13 and 16
+        self._remainder = remainder - step  # line 14
         return halt_now, weight

@@ -16,13 +16,16 @@ Command line (prints one JSON object per model)::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
+import statistics
 import time
 from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from pact_core.runs import allocator_description, retain_freed_memory
 from pact_seq._cli import Parser, parse_device, report
@@ -42,72 +45,95 @@ class SpeedResult:
         compact: Whether the adaptive layer ran with batch compaction.
         repeats: ``rho`` for Repeat-RNN (1 otherwise).
         steps: Timed training steps.
+        rounds: Rounds the timed steps were split into, each timing the model and then
+            the replay of the same steps.
         steps_per_s: Training steps per second of the model.
         cell_steps: Mean loop iterations per timestep (what the replay runs per input).
         mean_ponder: Mean iterations each input actually ran (compaction's row-steps).
         plain_steps_per_s: Steps per second of a plain cell replaying the same iterations.
-        overhead: ``plain_steps_per_s / steps_per_s - 1``: the extra time of halting.
+        overhead: The median over rounds of ``model time / replay time - 1``: the extra
+            time of halting.
+        overhead_range: The smallest and largest per-round overhead: how far the
+            machine's noise moves the figure.
     """
 
     model: str
     compact: bool
     repeats: int
     steps: int
+    rounds: int
     steps_per_s: float
     cell_steps: float
     mean_ponder: float
     plain_steps_per_s: float
     overhead: float
+    overhead_range: tuple[float, float]
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for queued kernels, so a host clock measures them (a no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _time_model(
-    trainer: Trainer, steps: int, warmup: int
-) -> tuple[float, list[tuple[int, ...]], float]:
-    """Seconds for ``steps`` training steps after ``warmup``, their loop steps, mean ponder."""
+    trainer: Trainer, steps: int
+) -> tuple[float, list[tuple[int, ...]], list[float]]:
+    """Seconds for ``steps`` training steps, their loop steps and mean iterations."""
     loops: list[tuple[int, ...]] = []
-    ponders: list[float] = []
-    start = 0.0
+    ponders: list[Tensor] = []
     trainer.model.train()
-    for index in range(warmup + steps):
-        if index == warmup:
-            start = time.perf_counter()
+    _synchronize(trainer.device)
+    start = time.perf_counter()
+    for _ in range(steps):
         _, output, _ = trainer.train_once()
-        if index >= warmup:
-            loops.append(output.recurrent.loop_steps)
-            ponders.append(float(output.recurrent.iterations.double().mean()))
-    return time.perf_counter() - start, loops, sum(ponders) / len(ponders)
+        loops.append(output.recurrent.loop_steps)  # known on the host: the loop ran them
+        ponders.append(output.recurrent.iterations.double().mean())
+    _synchronize(trainer.device)
+    seconds = time.perf_counter() - start
+    return seconds, loops, [float(p) for p in ponders]
 
 
-def _time_plain_replay(trainer: Trainer, loops: list[tuple[int, ...]], warmup: int) -> float:
-    """Seconds for a plain cell to train on ``loops[i][t]`` cell steps per timestep."""
-    config = trainer.config
-    layer = trainer.model.recurrent
-    readout = trainer.model.readout
-    params = list(layer.cell.parameters()) + list(readout.parameters())
-    optimizer = torch.optim.Adam(params, lr=config.lr)
-    task = trainer.task
-    start = 0.0
-    schedule = loops[:warmup] + loops
-    for index, counts in enumerate(schedule):
-        if index == warmup:
-            start = time.perf_counter()
-        batch = task.sample(config.batch_size, trainer.data)
-        x = batch.x
-        u = layer.initial_state(x.shape[0], x)
-        flags = (x.new_ones(x.shape[0], 1), x.new_zeros(x.shape[0], 1))
-        outputs = []
-        for t, count in enumerate(counts):
-            first = torch.cat([x[:, t], flags[0]], dim=-1)
-            later = torch.cat([x[:, t], flags[1]], dim=-1)
-            for r in range(count):
-                u = layer._cell_step(first if r == 0 else later, u)
-            outputs.append(u[:, : layer.hidden_size])
-        logits = F.linear(torch.stack(outputs, dim=1), readout.weight, readout.bias)
-        loss = task.nll(logits, batch.y).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return time.perf_counter() - start
+class _PlainReplay:
+    """A plain cell trained on given loop counts: same cell, readout, loss and Adam step.
+
+    It trains a copy of the model's cell and readout on batches from its own generator,
+    so timing it between the model's rounds leaves the model's run untouched.
+    """
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.model = copy.deepcopy(trainer.model)
+        layer, readout = self.model.recurrent, self.model.readout
+        params = list(layer.cell.parameters()) + list(readout.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=trainer.config.lr)
+        self.data = torch.Generator(trainer.device).manual_seed(trainer.config.seed + 2)
+
+    def time(self, loops: list[tuple[int, ...]]) -> float:
+        """Seconds to train one step on each ``loops[i]`` (cell steps per timestep)."""
+        trainer = self.trainer
+        layer, readout, task = self.model.recurrent, self.model.readout, trainer.task
+        _synchronize(trainer.device)
+        start = time.perf_counter()
+        for counts in loops:
+            batch = task.sample(trainer.config.batch_size, self.data)
+            x = batch.x
+            u = layer.initial_state(x.shape[0], x)
+            flags = (x.new_ones(x.shape[0], 1), x.new_zeros(x.shape[0], 1))
+            outputs = []
+            for t, count in enumerate(counts):
+                first = torch.cat([x[:, t], flags[0]], dim=-1)
+                later = torch.cat([x[:, t], flags[1]], dim=-1)
+                for r in range(count):
+                    u = layer._cell_step(first if r == 0 else later, u)
+                outputs.append(u[:, : layer.hidden_size])
+            logits = F.linear(torch.stack(outputs, dim=1), readout.weight, readout.bias)
+            loss = task.nll(logits, batch.y).mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        _synchronize(trainer.device)
+        return time.perf_counter() - start
 
 
 def measure_training_speed(
@@ -115,37 +141,68 @@ def measure_training_speed(
     *,
     steps: int = 200,
     warmup: int = 20,
+    rounds: int = 5,
     device: torch.device | str = "cpu",
     compact: bool = True,
 ) -> SpeedResult:
     """Time ``steps`` training steps of ``config`` and of a plain cell doing the same work.
 
+    The timed steps are split into ``rounds``; each round times a run of model steps
+    and then the plain replay of exactly those loop counts, so drift in the machine's
+    speed (other jobs, frequency changes) hits both sides of each ratio alike. The
+    overhead is the median ratio.
+
     Args:
         config: The run to time (its ``steps`` field is ignored).
         steps: Timed training steps (after ``warmup`` untimed ones).
-        warmup: Untimed steps first.
+        warmup: Untimed steps of the model and of the replay first.
+        rounds: Rounds ``>= 1`` (at most ``steps``: fewer steps give fewer rounds).
         device: Where to run.
         compact: Batch compaction in the adaptive layer.
 
     Returns:
         A :class:`SpeedResult`.
+
+    Raises:
+        ValueError: If ``steps < 1``, ``warmup < 0`` or ``rounds < 1``.
     """
+    if steps < 1 or warmup < 0 or rounds < 1:
+        raise ValueError(
+            f"need steps >= 1, warmup >= 0 and rounds >= 1; "
+            f"got steps={steps}, warmup={warmup}, rounds={rounds}"
+        )
+    rounds = min(rounds, steps)
     device = torch.device(device)
     trainer = Trainer.create(config, device)
     trainer.model.recurrent.compact = compact
-    seconds, loops, mean_ponder = _time_model(trainer, steps, warmup)
-    plain_seconds = _time_plain_replay(trainer, loops, min(warmup, len(loops)))
+    replay = _PlainReplay(trainer)
+    if warmup:
+        _, warm_loops, _ = _time_model(trainer, warmup)
+        replay.time(warm_loops)
+    model_seconds, replay_seconds = [], []
+    loops: list[tuple[int, ...]] = []
+    ponders: list[float] = []
+    for index in range(rounds):
+        chunk = steps * (index + 1) // rounds - steps * index // rounds
+        seconds, chunk_loops, chunk_ponders = _time_model(trainer, chunk)
+        model_seconds.append(seconds)
+        replay_seconds.append(replay.time(chunk_loops))
+        loops += chunk_loops
+        ponders += chunk_ponders
+    overheads = [m / r - 1.0 for m, r in zip(model_seconds, replay_seconds, strict=True)]
     cell_steps = sum(sum(counts) / len(counts) for counts in loops) / len(loops)
     return SpeedResult(
         model=config.model,
         compact=compact,
         repeats=config.repeats,
         steps=steps,
-        steps_per_s=steps / seconds,
+        rounds=rounds,
+        steps_per_s=steps / sum(model_seconds),
         cell_steps=cell_steps,
-        mean_ponder=mean_ponder,
-        plain_steps_per_s=steps / plain_seconds,
-        overhead=seconds / plain_seconds - 1.0,
+        mean_ponder=sum(ponders) / len(ponders),
+        plain_steps_per_s=steps / sum(replay_seconds),
+        overhead=statistics.median(overheads),
+        overhead_range=(min(overheads), max(overheads)),
     )
 
 
@@ -157,6 +214,8 @@ def _parser() -> Parser:
     parser.add_argument("--tau", type=float, default=1e-3)
     parser.add_argument("--steps", type=int, default=200, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternate model and replay timing in N rounds")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -170,8 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     retain_freed_memory()  # time the computation, not page faults (pact_core.runs)
     try:
         args = _parser().parse_args(argv)
-        if args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.repeats < 1:
-            raise ConfigError("--steps, --threads and --repeats must be >= 1, --warmup >= 0")
+        if min(args.steps, args.threads, args.repeats, args.rounds) < 1 or args.warmup < 0:
+            raise ConfigError(
+                "--steps, --threads, --repeats and --rounds must be >= 1, --warmup >= 0"
+            )
         run_device = parse_device(args.device)
         defaults = TASK_DEFAULTS[args.task]
         base = TrainConfig(
@@ -199,7 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     for model in args.models:
         config = replace(base, model=model, repeats=args.repeats if model == "repeat" else 1)
         result = measure_training_speed(
-            config, steps=args.steps, warmup=args.warmup, device=run_device, compact=args.compact
+            config,
+            steps=args.steps,
+            warmup=args.warmup,
+            rounds=args.rounds,
+            device=run_device,
+            compact=args.compact,
         )
         print(json.dumps({"task": args.task, **asdict(result), "machine": machine}), flush=True)
     return 0
