@@ -76,9 +76,7 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_model(
-    trainer: Trainer, steps: int
-) -> tuple[float, list[tuple[int, ...]], list[float]]:
+def _time_model(trainer: Trainer, steps: int) -> tuple[float, list[tuple[int, ...]], list[float]]:
     """Seconds for ``steps`` training steps, their loop steps and mean iterations."""
     loops: list[tuple[int, ...]] = []
     ponders: list[Tensor] = []
