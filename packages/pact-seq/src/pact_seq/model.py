@@ -51,8 +51,12 @@ class SequenceModel(nn.Module):
         init: ``"tf"`` (default) initialises like the published TensorFlow code of
             Fojo et al.: Glorot-uniform over each cell's joint kernel ``[x, h] -> gates``
             with zero biases (an LSTM's forget-gate bias 1, TF's ``forget_bias``), and
-            Glorot-uniform readout and halting weights. ``"torch"`` keeps torch's
-            ``U(-1/sqrt(H), 1/sqrt(H))``. The halting bias is ``halting_bias`` either way.
+            Glorot-uniform readout and halting weights. The readout bias is zero; the
+            authors' parity scripts leave theirs (``softmax_b``) to TF's default
+            Glorot-uniform, ``U(-sqrt(3), sqrt(3))`` for a single logit, which made no
+            difference to learning speed in our runs (``docs/results/parity.md``).
+            ``"torch"`` keeps torch's ``U(-1/sqrt(H), 1/sqrt(H))``. The halting bias is
+            ``halting_bias`` either way.
     """
 
     def __init__(
