@@ -13,7 +13,9 @@
 # Then draw the table and the plot:
 #   python -m pact_bench.seq_report --runs $OUT/* --plot docs/results/$TASK.png
 # One thread per run: on the 2-core dev machine the other core ran the vision job. Empty
-# lists are allowed (REPEATS= skips Repeat-RNN, PLAIN= the plain RNN).
+# lists are allowed (REPEATS= skips Repeat-RNN, PLAIN= the plain RNN). UNTIL_SOLVED=1
+# ends each run once its steps to solve are settled (pact_seq.train --stop-when-solved),
+# with the same steps to solve but shorter curves.
 set -euo pipefail
 
 PYTHON=${PYTHON:-python}
@@ -26,6 +28,7 @@ PACT_TAUS=${PACT_TAUS-"0.001 0.0001"}
 REPEATS=${REPEATS-"2 3 5 8"}
 PLAIN=${PLAIN-1}
 THREADS=${THREADS:-1}
+UNTIL_SOLVED=${UNTIL_SOLVED-}
 
 mkdir -p "$OUT"
 run() {
@@ -36,6 +39,7 @@ train() {  # train NAME ARGS...: one run, skipped when already finished
     local dir="$OUT/$1"
     shift
     [[ -f $dir/summary.json ]] && return 0
+    [[ -n $UNTIL_SOLVED ]] && set -- "$@" --stop-when-solved
     run "$PYTHON" -m pact_seq.train --task "$TASK" --steps "$STEPS" --threads "$THREADS" \
         --quiet --resume --out "$dir" "$@"
 }

@@ -259,3 +259,23 @@ def test_resume_from_a_corrupt_checkpoint_is_one_line(
     assert err.count("\n") == 1
     assert "cannot resume" in err
     assert "unreadable" in err
+
+
+def test_stop_when_solved_ends_early_with_the_full_runs_steps_to_solve(tmp_path: Path) -> None:
+    quick = ["--model", "repeat", "--repeats", "2", "--bits", "3", "--hidden-size", "16"]
+    quick += ["--batch-size", "32", "--log-every", "2", "--checkpoint-every", "100"]
+    quick += ["--eval-samples", "64", "--quiet", "--steps", "700"]
+    assert train.main(["--out", str(tmp_path / "full"), *quick]) == 0
+    assert train.main(["--out", str(tmp_path / "early"), *quick, "--stop-when-solved"]) == 0
+    full = json.loads((tmp_path / "full" / "summary.json").read_text())
+    early = json.loads((tmp_path / "early" / "summary.json").read_text())
+    assert full["steps_to_solve"] is not None and not full["stopped_when_solved"]
+    assert early["stopped_when_solved"]
+    assert early["steps_to_solve"] == full["steps_to_solve"]
+    # it stops at the first log point where the solve is settled: 35 log points later
+    assert early["steps"] == full["steps_to_solve"] + 35 * 2 < 700
+    assert load_checkpoint(tmp_path / "early" / "checkpoint.pt")["step"] == early["steps"]
+    # resuming a stopped run with the flag trains no further
+    out = str(tmp_path / "early")
+    assert train.main(["--out", out, *quick, "--stop-when-solved", "--resume"]) == 0
+    assert json.loads((tmp_path / "early" / "summary.json").read_text())["steps"] == early["steps"]

@@ -3,11 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from strategies import smoothing_problems
 
 from pact_seq.smoothing import (
     fojo_steps_to_solve,
     savgol_filter,
+    settled_steps_to_solve,
     smoothing_window,
     steps_to_solve,
 )
@@ -97,3 +99,39 @@ def test_fojo_statistic_takes_the_lowest_raw_point_among_solved_ones() -> None:
     assert fojo_steps_to_solve([], []) is None
     smooth = [min(1.0, 0.5 + 0.0107 * i) for i in range(100)]  # no dips: the first solved point
     assert fojo_steps_to_solve(steps, smooth) == steps_to_solve(steps, smooth)
+
+
+@given(
+    problem=smoothing_problems(),
+    extension=st.lists(st.floats(0.0, 1.0), max_size=40),
+    level=st.floats(0.05, 0.95),
+)
+def test_a_settled_solve_is_the_solve_of_every_longer_series(
+    problem: tuple[list[float], int, int], extension: list[float], level: float
+) -> None:
+    values, window, polyorder = problem
+    longer = values + extension
+    threshold = float(np.quantile(longer, level))  # a level the series does cross
+
+    def solve(series: list[float], settled: bool) -> int | None:
+        rule = settled_steps_to_solve if settled else steps_to_solve
+        steps = range(len(series))
+        return rule(steps, series, threshold=threshold, window=window, polyorder=polyorder)
+
+    settled = solve(values, settled=True)
+    if settled is not None:
+        assert settled == solve(longer, settled=False)
+        assert solve(longer, settled=True) == settled  # and it stays settled
+
+
+def test_settled_solve_waits_for_a_full_window_and_half_a_window_after() -> None:
+    ramp = list(np.clip(np.linspace(0.5, 1.3, 100), 0.0, 1.0))
+    steps = [1000 * (i + 1) for i in range(100)]
+    full = steps_to_solve(steps, ramp)
+    assert full is not None
+    index = steps.index(full)
+    assert settled_steps_to_solve(steps[:70], ramp[:70]) is None  # window not full yet
+    assert settled_steps_to_solve(steps[: index + 35], ramp[: index + 35]) is None
+    assert settled_steps_to_solve(steps[: index + 36], ramp[: index + 36]) == full
+    with pytest.raises(ValueError, match="accuracies"):
+        settled_steps_to_solve([1, 2], [0.5])

@@ -70,6 +70,9 @@ class TrainConfig:
         eval_samples: Fresh samples for the final evaluation.
         eval_mode: Halting at evaluation (``None``: the mode's default).
         init: Weight initialisation, ``"tf"`` (the published code's) or ``"torch"``.
+        stop_when_solved: End the run before ``steps`` once its steps to solve are
+            settled (:func:`pact_seq.smoothing.settled_steps_to_solve`): half a
+            smoothing window (35 log points) after the smoothed accuracy reaches 98%.
     """
 
     task: str
@@ -97,6 +100,7 @@ class TrainConfig:
     eval_samples: int = 10_000
     eval_mode: HaltingMode | None = None
     init: Init = "tf"
+    stop_when_solved: bool = False
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

@@ -15,6 +15,11 @@ batch 32 and at most 20 ponder steps; Adam with learning rate 1e-3. The run writ
   end; ``--resume`` continues from it and ends with bit-identical weights;
 * ``summary.json``: the configuration, ``steps_to_solve`` (Savitzky-Golay smoothed
   accuracy reaching 98%), and accuracy and mean ponder on 10,000 fresh samples.
+
+``--stop-when-solved`` ends the run before ``--steps`` once ``steps_to_solve`` can no
+longer change (35 log points after the smoothed accuracy reaches 98%; see
+:func:`pact_seq.smoothing.settled_steps_to_solve`), with the same ``steps_to_solve`` as
+the full run. ``steps_to_solve_fojo`` then covers only the steps run.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from pact_seq.objective import Loss, training_loss
 from pact_seq.smoothing import (
     DEFAULT_WINDOW,
     fojo_steps_to_solve,
+    settled_steps_to_solve,
     smoothing_window,
     steps_to_solve,
 )
@@ -68,7 +74,9 @@ CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 SUMMARY = "summary.json"
 #: Fields that may change when a run is resumed.
-RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", "eval_samples", "eval_mode"})
+RESUMABLE_CHANGES = frozenset(
+    {"steps", "checkpoint_every", "eval_samples", "eval_mode", "stop_when_solved"}
+)
 #: Halting modes a PACT model is evaluated in for the summary, from the same weights.
 PACT_EVAL_MODES: tuple[HaltingMode, ...] = ("discrete", "thresholded", "relaxed")
 
@@ -218,8 +226,9 @@ class Trainer:
         bar = ProgressBar(config.steps, initial=self.step, enabled=progress)
         self.model.train()
         tick = time.perf_counter()
+        solved = config.stop_when_solved and self.settled_solve() is not None
         with (out / LOG).open("a", encoding="utf-8") as log:
-            while self.step < config.steps:
+            while self.step < config.steps and not solved:
                 batch, output, loss = self.train_once()
                 self.step += 1
                 detached = loss.total.detach()
@@ -235,12 +244,19 @@ class Trainer:
                     log.flush()
                     self.interval_loss, self.interval_steps, self.interval_seconds = None, 0, 0.0
                     bar.update(self.step, {"acc": record["accuracy"], "ponder": record["ponder"]})
-                if self.step % config.checkpoint_every == 0 or self.step == config.steps:
+                    solved = config.stop_when_solved and self.settled_solve() is not None
+                last = self.step == config.steps or solved
+                if self.step % config.checkpoint_every == 0 or last:
                     self._clock(tick)
                     save_atomic(self.state_dict(), out / CHECKPOINT)
                     tick = time.perf_counter()  # checkpoint time is not training time
                 bar.update(self.step)
         bar.close()
+
+    def settled_solve(self) -> int | None:
+        """The run's steps to solve once more training can no longer change them."""
+        steps = [int(r["step"]) for r in self.history]
+        return settled_steps_to_solve(steps, [float(r["accuracy"]) for r in self.history])
 
     def _clock(self, tick: float) -> float:
         """Add the training time since ``tick`` to the totals; return the new tick."""
@@ -269,6 +285,7 @@ class Trainer:
             "tau": config.tau if config.has_halting else None,
             "repeats": None if config.has_halting else config.repeats,
             "steps": self.step,
+            "stopped_when_solved": config.stop_when_solved and self.step < config.steps,
             "seed": config.seed,
             "steps_to_solve": steps_to_solve(steps, accuracies),
             "steps_to_solve_fojo": fojo_steps_to_solve(steps, accuracies),
@@ -339,6 +356,8 @@ def _parser() -> Parser:
     add("--eval-mode", choices=HALTING_MODES, default=None, help="halting at evaluation")
     add("--eval-samples", type=int, default=10_000, help="fresh evaluation samples")
     add("--init", choices=("tf", "torch"), default="tf", help="weight init (tf: published code)")
+    add("--stop-when-solved", action="store_true",
+        help="end once steps_to_solve is settled (35 log points after 98%%)")  # fmt: skip
     add("--threads", type=int, default=None, help="torch CPU threads")
     add("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -385,6 +404,7 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespac
         eval_samples=args.eval_samples,
         eval_mode=args.eval_mode,
         init=args.init,
+        stop_when_solved=args.stop_when_solved,
     )
     if not 0 <= config.delta < 1:
         raise ConfigError(f"--delta must lie in [0, 1), got {config.delta}")
