@@ -9,7 +9,6 @@ from strategies import smoothing_problems
 from pact_seq.smoothing import (
     fojo_steps_to_solve,
     savgol_filter,
-    settled_steps_to_solve,
     smoothing_window,
     steps_to_solve,
 )
@@ -114,9 +113,14 @@ def test_a_settled_solve_is_the_solve_of_every_longer_series(
     threshold = float(np.quantile(longer, level))  # a level the series does cross
 
     def solve(series: list[float], settled: bool) -> int | None:
-        rule = settled_steps_to_solve if settled else steps_to_solve
-        steps = range(len(series))
-        return rule(steps, series, threshold=threshold, window=window, polyorder=polyorder)
+        return steps_to_solve(
+            range(len(series)),
+            series,
+            threshold=threshold,
+            window=window,
+            polyorder=polyorder,
+            settled=settled,
+        )
 
     settled = solve(values, settled=True)
     if settled is not None:
@@ -130,8 +134,8 @@ def test_settled_solve_waits_for_a_full_window_and_half_a_window_after() -> None
     full = steps_to_solve(steps, ramp)
     assert full is not None
     index = steps.index(full)
-    assert settled_steps_to_solve(steps[:70], ramp[:70]) is None  # window not full yet
-    assert settled_steps_to_solve(steps[: index + 35], ramp[: index + 35]) is None
-    assert settled_steps_to_solve(steps[: index + 36], ramp[: index + 36]) == full
+    assert steps_to_solve(steps[:70], ramp[:70], settled=True) is None  # window not full yet
+    assert steps_to_solve(steps[: index + 35], ramp[: index + 35], settled=True) is None
+    assert steps_to_solve(steps[: index + 36], ramp[: index + 36], settled=True) == full
     with pytest.raises(ValueError, match="accuracies"):
-        settled_steps_to_solve([1, 2], [0.5])
+        steps_to_solve([1, 2], [0.5], settled=True)

@@ -71,7 +71,7 @@ class TrainConfig:
         eval_mode: Halting at evaluation (``None``: the mode's default).
         init: Weight initialisation, ``"tf"`` (the published code's) or ``"torch"``.
         stop_when_solved: End the run before ``steps`` once its steps to solve are
-            settled (:func:`pact_seq.smoothing.settled_steps_to_solve`): half a
+            settled (``steps_to_solve(..., settled=True)``): half a
             smoothing window (35 log points) after the smoothed accuracy reaches 98%.
     """
 

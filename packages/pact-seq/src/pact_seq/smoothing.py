@@ -21,7 +21,6 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = [
     "fojo_steps_to_solve",
     "savgol_filter",
-    "settled_steps_to_solve",
     "smoothed_accuracy",
     "smoothing_window",
     "steps_to_solve",
@@ -89,67 +88,41 @@ def steps_to_solve(
     threshold: float = SOLVED_ACCURACY,
     window: int = DEFAULT_WINDOW,
     polyorder: int = DEFAULT_POLYORDER,
+    settled: bool = False,
 ) -> int | None:
     """The first logged step at which the smoothed accuracy reaches ``threshold``.
 
     Smooths with :func:`savgol_filter` over ``window`` log points, or the largest odd
     window a shorter series allows (degree lowered to ``window - 1`` if needed).
 
+    With ``settled=True`` only an answer that further log points can no longer change
+    counts. Once the series has ``window`` points the filter's width is fixed, and the
+    smoothed value of every point but the last ``window // 2`` is final: the first
+    ``window // 2`` are read off the fit to the first full window, the rest off their
+    own centred window. A crossing among those settled points is the first crossing of
+    every longer series that starts the same way, which lets a run stop as soon as it
+    is solved (``pact_seq.train --stop-when-solved``).
+
     Args:
         steps: Training steps of the log points, ascending.
         accuracies: Training-batch accuracy at each log point.
         threshold: Smoothed accuracy that counts as solved (0.98).
         window: Preferred window (71).
         polyorder: Polynomial degree (3, cubic).
+        settled: Count only settled points (see above).
 
     Returns:
-        The step, or ``None`` if the smoothed accuracy never reaches ``threshold``.
+        The step, or ``None`` if the smoothed accuracy never reaches ``threshold`` (with
+        ``settled``: at no settled point, or the series is shorter than ``window``).
     """
     if len(steps) != len(accuracies):
         raise ValueError(f"got {len(steps)} steps but {len(accuracies)} accuracies")
-    if not steps:
+    if not steps or (settled and len(steps) < window):
         return None
     smoothed = smoothed_accuracy(accuracies, window=window, polyorder=polyorder)
+    if settled:
+        smoothed = smoothed[: len(steps) - smoothing_window(len(steps), window) // 2]
     reached = np.flatnonzero(smoothed >= threshold)
-    return int(steps[int(reached[0])]) if reached.size else None
-
-
-def settled_steps_to_solve(
-    steps: Sequence[int],
-    accuracies: Sequence[float],
-    *,
-    threshold: float = SOLVED_ACCURACY,
-    window: int = DEFAULT_WINDOW,
-    polyorder: int = DEFAULT_POLYORDER,
-) -> int | None:
-    """:func:`steps_to_solve` once further log points can no longer change it.
-
-    Once the series has ``window`` points the filter's width is fixed, and the smoothed
-    value of every point but the last ``window // 2`` is final: the first ``window // 2``
-    are read off the fit to the first full window, the rest off their own centred window.
-    A crossing of ``threshold`` among those settled points is therefore the first
-    crossing of every longer series that starts the same way, which is what lets a run
-    stop as soon as it is solved (``pact_seq.train --stop-when-solved``).
-
-    Args:
-        steps: Training steps of the log points, ascending.
-        accuracies: Training-batch accuracy at each log point.
-        threshold: Smoothed accuracy that counts as solved (0.98).
-        window: Preferred window (71).
-        polyorder: Polynomial degree (3, cubic).
-
-    Returns:
-        The step, or ``None`` while the series is shorter than ``window`` or no settled
-        point has reached ``threshold``.
-    """
-    if len(steps) != len(accuracies):
-        raise ValueError(f"got {len(steps)} steps but {len(accuracies)} accuracies")
-    if len(accuracies) < window:
-        return None
-    width = smoothing_window(len(accuracies), window)
-    smoothed = smoothed_accuracy(accuracies, window=window, polyorder=polyorder)
-    settled = len(accuracies) - width // 2
-    reached = np.flatnonzero(smoothed[:settled] >= threshold)
     return int(steps[int(reached[0])]) if reached.size else None
 
 

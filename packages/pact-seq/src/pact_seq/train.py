@@ -18,7 +18,7 @@ batch 32 and at most 20 ponder steps; Adam with learning rate 1e-3. The run writ
 
 ``--stop-when-solved`` ends the run before ``--steps`` once ``steps_to_solve`` can no
 longer change (35 log points after the smoothed accuracy reaches 98%; see
-:func:`pact_seq.smoothing.settled_steps_to_solve`), with the same ``steps_to_solve`` as
+:func:`pact_seq.smoothing.steps_to_solve`), with the same ``steps_to_solve`` as
 the full run. ``steps_to_solve_fojo`` then covers only the steps run.
 """
 
@@ -62,7 +62,6 @@ from pact_seq.objective import Loss, training_loss
 from pact_seq.smoothing import (
     DEFAULT_WINDOW,
     fojo_steps_to_solve,
-    settled_steps_to_solve,
     smoothing_window,
     steps_to_solve,
 )
@@ -256,7 +255,8 @@ class Trainer:
     def settled_solve(self) -> int | None:
         """The run's steps to solve once more training can no longer change them."""
         steps = [int(r["step"]) for r in self.history]
-        return settled_steps_to_solve(steps, [float(r["accuracy"]) for r in self.history])
+        accuracies = [float(r["accuracy"]) for r in self.history]
+        return steps_to_solve(steps, accuracies, settled=True)
 
     def _clock(self, tick: float) -> float:
         """Add the training time since ``tick`` to the totals; return the new tick."""
