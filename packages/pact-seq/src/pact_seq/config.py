@@ -71,8 +71,9 @@ class TrainConfig:
         eval_mode: Halting at evaluation (``None``: the mode's default).
         init: Weight initialisation, ``"tf"`` (the published code's) or ``"torch"``.
         stop_when_solved: End the run before ``steps`` once its steps to solve are
-            settled (``steps_to_solve(..., settled=True)``): half a
-            smoothing window (35 log points) after the smoothed accuracy reaches 98%.
+            settled (``steps_to_solve(..., settled=True)``): half a smoothing window
+            (35 log points) after the smoothed accuracy reaches 98%, and not before the
+            71st log point.
     """
 
     task: str

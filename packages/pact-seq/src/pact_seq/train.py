@@ -17,7 +17,8 @@ batch 32 and at most 20 ponder steps; Adam with learning rate 1e-3. The run writ
   accuracy reaching 98%), and accuracy and mean ponder on 10,000 fresh samples.
 
 ``--stop-when-solved`` ends the run before ``--steps`` once ``steps_to_solve`` can no
-longer change (35 log points after the smoothed accuracy reaches 98%; see
+longer change (35 log points after the smoothed accuracy reaches 98%, at the earliest
+at the 71st log point; see
 :func:`pact_seq.smoothing.steps_to_solve`), with the same ``steps_to_solve`` as
 the full run. ``steps_to_solve_fojo`` then covers only the steps run.
 """
