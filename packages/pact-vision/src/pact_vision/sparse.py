@@ -86,14 +86,17 @@ def _tiled(active: Tensor, tile: int) -> Tensor:
     return padded.view(batch, rows, tile, columns, tile)
 
 
-def _skip_or_dense(unit: PreActUnit, u: Tensor, active: Tensor, some: bool = False) -> Tensor:
+def _skip_or_dense(
+    unit: PreActUnit, u: Tensor, active: Tensor, *, some: bool = False, maybe_all: bool = True
+) -> Tensor:
     """``u`` if no position is active, else the dense unit (unmasked if all are).
 
-    ``some``: the caller knows a position is active. One or two host syncs.
+    ``some``: the caller knows a position is active. ``maybe_all=False``: the caller
+    knows one is not. Each check it may skip is a host sync.
     """
     if not some and not bool(active.any()):
         return u
-    if bool(active.all()):
+    if maybe_all and bool(active.all()):
         everywhere: Tensor = unit(u)  # no mask to multiply by
         return everywhere
     dense: Tensor = unit(u, active.unsqueeze(1).to(u.dtype))
@@ -208,7 +211,8 @@ def sparse_unit_forward(
     if count == 0:
         return u
     if count > dense_above * occupied.numel():
-        return _skip_or_dense(unit, u, active, some=True)
+        # a tile without an active position rules out the all-active sync
+        return _skip_or_dense(unit, u, active, some=True, maybe_all=count == occupied.numel())
 
     rows, columns = occupied.shape[1], occupied.shape[2]
     if rows == columns == 1:  # one tile per image: run the unit on the images that need it
