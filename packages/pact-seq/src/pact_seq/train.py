@@ -253,11 +253,13 @@ class Trainer:
                 bar.update(self.step)
         bar.close()
 
+    def curve(self) -> tuple[list[int], list[float]]:
+        """The logged steps and their training-batch accuracies."""
+        return [int(r["step"]) for r in self.history], [float(r["accuracy"]) for r in self.history]
+
     def settled_solve(self) -> int | None:
         """The run's steps to solve once more training can no longer change them."""
-        steps = [int(r["step"]) for r in self.history]
-        accuracies = [float(r["accuracy"]) for r in self.history]
-        return steps_to_solve(steps, accuracies, settled=True)
+        return steps_to_solve(*self.curve(), settled=True)
 
     def _clock(self, tick: float) -> float:
         """Add the training time since ``tick`` to the totals; return the new tick."""
@@ -269,8 +271,7 @@ class Trainer:
     def summary(self) -> dict[str, Any]:
         """Evaluate on fresh samples and assemble ``summary.json``."""
         config = self.config
-        steps = [int(r["step"]) for r in self.history]
-        accuracies = [float(r["accuracy"]) for r in self.history]
+        steps, accuracies = self.curve()
         seed = config.seed + EVAL_SEED_OFFSET
         main_eval = evaluate(
             self.model,
