@@ -9,6 +9,7 @@ from pact_core import HaltingMode
 from pact_seq.addition import AdditionTask
 from pact_seq.layer import EVAL_HALTING, MODES, TRAIN_HALTING, CellType, Mode
 from pact_seq.model import INITS, Init, SequenceModel
+from pact_seq.objective import PENALTY_REDUCTIONS, PenaltyReduction
 from pact_seq.parity import ParityTask
 from pact_seq.task import Task
 
@@ -74,6 +75,16 @@ class TrainConfig:
             settled (``steps_to_solve(..., settled=True)``): half a smoothing window
             (35 log points) after the smoothed accuracy reaches 98%, and not before the
             71st log point.
+        penalty_reduction: ``"mean"`` (Fojo et al.'s code) or ``"sum"`` of the cost over
+            timesteps; the same for parity (one timestep).
+        warmup_steps: Halting warm-up, a documented deviation from the papers (off at
+            0): for this many steps the penalty is 0 and (``warmup_freeze``) the halting
+            head is not updated.
+        ramp_steps: After the warm-up, ``tau`` grows linearly from 0 over this many
+            steps (0: it switches on at once).
+        warmup_freeze: Freeze the halting head during the warm-up.
+        warmup_max_ponder: Cap ``L`` during the warm-up (``None``: ``max_ponder``), so
+            that a low initial bias cannot make the relaxed loop run for long.
     """
 
     task: str
@@ -102,6 +113,11 @@ class TrainConfig:
     eval_mode: HaltingMode | None = None
     init: Init = "tf"
     stop_when_solved: bool = False
+    penalty_reduction: PenaltyReduction = "mean"
+    warmup_steps: int = 0
+    ramp_steps: int = 0
+    warmup_freeze: bool = True
+    warmup_max_ponder: int | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -129,6 +145,16 @@ class TrainConfig:
             raise ConfigError("--lr and --temperature must be > 0")
         if self.init not in INITS:
             raise ConfigError(f"unknown init {self.init!r}; choose from {', '.join(INITS)}")
+        if self.penalty_reduction not in PENALTY_REDUCTIONS:
+            raise ConfigError(
+                f"unknown penalty reduction {self.penalty_reduction!r}; "
+                f"choose from {', '.join(PENALTY_REDUCTIONS)}"
+            )
+        for name in ("warmup_steps", "ramp_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0")
+        if self.warmup_max_ponder is not None and self.warmup_max_ponder < 1:
+            raise ConfigError(f"--warmup-max-ponder must be >= 1, got {self.warmup_max_ponder}")
         if self.eval_mode is not None and TRAIN_HALTING[self.model] is None:
             raise ConfigError(f"the {self.model} model has no halting to evaluate in a mode")
 
@@ -141,6 +167,18 @@ class TrainConfig:
     def resolved_eval_mode(self) -> HaltingMode | None:
         """``eval_mode`` or the mode's default evaluation halting."""
         return self.eval_mode if self.eval_mode is not None else EVAL_HALTING[self.model]
+
+    def tau_at(self, step: int) -> float:
+        """The penalty weight for the 0-based training step ``step`` (warm-up and ramp)."""
+        if not self.has_halting or step < self.warmup_steps:
+            return 0.0
+        if self.ramp_steps:
+            return self.tau * min(1.0, (step - self.warmup_steps + 1) / self.ramp_steps)
+        return self.tau
+
+    def in_warmup(self, step: int) -> bool:
+        """Whether the 0-based training step ``step`` is part of the halting warm-up."""
+        return self.has_halting and step < self.warmup_steps
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (for checkpoints and summaries)."""

@@ -89,6 +89,9 @@ class RecurrentOutput:
             ``None``.
         loop_steps: Iterations the loop actually ran per timestep (``T`` ints): the
             maximum of ``iterations[:, t]`` over the batch.
+        first_halting: ``[B, T]`` the first iteration's halting probability ``h^1``
+            (``1`` when ``L = 1``), detached, for collapse diagnostics; ``None`` for
+            Repeat/plain.
         halting: The halting used (``"discrete"``, ``"thresholded"``, ``"relaxed"``,
             ``"act"``), or ``None`` for Repeat/plain.
     """
@@ -100,6 +103,7 @@ class RecurrentOutput:
     log_prob: Tensor | None
     loop_steps: tuple[int, ...]
     halting: HaltingMode | None
+    first_halting: Tensor | None = None
 
 
 class AdaptiveRecurrent(nn.Module):
@@ -252,14 +256,17 @@ class AdaptiveRecurrent(nn.Module):
         u = self.initial_state(batch, x) if state is None else state
         ones = x.new_ones(batch, 1)
         zeros = x.new_zeros(batch, 1)
-        outputs, costs, counts, log_probs, loop_steps = [], [], [], [], []
+        outputs, costs, counts, log_probs, loop_steps, firsts = [], [], [], [], [], []
         for t in range(steps):
             first = torch.cat([x[:, t], ones], dim=-1)
             later = torch.cat([x[:, t], zeros], dim=-1)
             if halting is None:
                 u, cost, count, log_prob, ran = self._repeat(first, later, u)
             else:
-                u, cost, count, log_prob, ran = self._adaptive(first, later, u, halting, generator)
+                u, cost, count, log_prob, ran, h1 = self._adaptive(
+                    first, later, u, halting, generator
+                )
+                firsts.append(h1)
             outputs.append(u[:, : self.hidden_size])
             costs.append(cost)
             counts.append(count)
@@ -275,6 +282,7 @@ class AdaptiveRecurrent(nn.Module):
                 log_prob=empty if halting == "discrete" else None,
                 loop_steps=(),
                 halting=halting,
+                first_halting=None if halting is None else empty,
             )
         stacked_log_prob = None
         if halting == "discrete":
@@ -287,6 +295,7 @@ class AdaptiveRecurrent(nn.Module):
             log_prob=stacked_log_prob,
             loop_steps=tuple(loop_steps),
             halting=halting,
+            first_halting=torch.stack(firsts, dim=1) if firsts else None,
         )
 
     def _repeat(
@@ -307,7 +316,7 @@ class AdaptiveRecurrent(nn.Module):
         u: Tensor,
         halting: HaltingMode,
         generator: torch.Generator | None,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, int]:
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, int, Tensor]:
         """One adaptive computation block (Alg. 1-4) via :class:`pact_core.HaltingStream`."""
         head = self.halting_head
         assert head is not None
@@ -327,6 +336,7 @@ class AdaptiveRecurrent(nn.Module):
         # Discrete and thresholded blocks output u^z, which is exactly the frozen state
         # at the end; relaxed and ACT blocks accumulate a weighted sum in the stream.
         accumulate = halting in ("relaxed", "act")
+        first_h = u.new_ones(u.shape[0])  # h^1 = 1 when L = 1
         ran = 0
         for level in range(limit):
             inputs = first if level == 0 else later
@@ -342,6 +352,8 @@ class AdaptiveRecurrent(nn.Module):
                 if level > 0:  # halted elements keep their state u^z
                     new = torch.where(stream.active[:, None], new, u)
             logits = head(new).squeeze(-1) if level < limit - 1 else None
+            if level == 0 and logits is not None:
+                first_h = torch.sigmoid(logits.detach())
             stream.step(new if accumulate else None, logits=logits)
             u = new
             ran += 1
@@ -349,4 +361,4 @@ class AdaptiveRecurrent(nn.Module):
                 break
         output = stream.output if accumulate else u
         log_prob = stream.log_prob if halting == "discrete" else None
-        return output, stream.cost, stream.executed, log_prob, ran
+        return output, stream.cost, stream.executed, log_prob, ran, first_h

@@ -58,8 +58,9 @@ from pact_seq.config import (
 )
 from pact_seq.evaluate import EVAL_SEED_OFFSET, evaluate
 from pact_seq.layer import MODES
+from pact_seq.objective import PENALTY_REDUCTIONS
 from pact_seq.model import ModelOutput, SequenceModel
-from pact_seq.objective import Loss, training_loss
+from pact_seq.objective import Loss, PenaltyReduction, training_loss
 from pact_seq.smoothing import (
     DEFAULT_WINDOW,
     fojo_steps_to_solve,
@@ -77,6 +78,9 @@ SUMMARY = "summary.json"
 RESUMABLE_CHANGES = frozenset(
     {"steps", "checkpoint_every", "eval_samples", "eval_mode", "stop_when_solved"}
 )
+#: A log point counts as collapsed when at least this share of the training batch's
+#: inputs halts after the first iteration (ACT's trap at ``N = 1``).
+COLLAPSE_SHARE = 0.99
 #: Halting modes a PACT model is evaluated in for the summary, from the same weights.
 PACT_EVAL_MODES: tuple[HaltingMode, ...] = ("discrete", "thresholded", "relaxed")
 
@@ -90,12 +94,20 @@ def train_step(
     tau: float,
     baseline: EMABaseline | None,
     generator: torch.Generator,
+    reduction: PenaltyReduction = "mean",
+    frozen: tuple[torch.nn.Parameter, ...] = (),
 ) -> tuple[ModelOutput, Loss]:
-    """One Adam step on ``batch``; nothing is read back to the host."""
+    """One Adam step on ``batch``; nothing is read back to the host.
+
+    ``frozen`` parameters get no update (their gradients are dropped, so Adam does not
+    touch them or their state).
+    """
     output = model(batch.x, generator=generator)
-    loss = training_loss(output, batch, task, tau=tau, baseline=baseline)
+    loss = training_loss(output, batch, task, tau=tau, baseline=baseline, reduction=reduction)
     optimizer.zero_grad(set_to_none=True)
     loss.total.backward()
+    for parameter in frozen:
+        parameter.grad = None
     optimizer.step()
     return output, loss
 
@@ -184,8 +196,8 @@ class Trainer:
 
     @property
     def tau(self) -> float:
-        """The penalty weight (0 for Repeat/plain, whose cost is a constant)."""
-        return self.config.tau if self.config.has_halting else 0.0
+        """The penalty weight of the next step (0 for Repeat/plain and in the warm-up)."""
+        return self.config.tau_at(self.step)
 
     def log_record(self, output: ModelOutput, batch: Batch) -> dict[str, Any]:
         """The log point at the current step: reads the last batch back to the host."""
@@ -198,26 +210,46 @@ class Trainer:
                 "digit_accuracy": float(right.float().mean()),
                 "ponder": float(output.recurrent.iterations.double().mean()),
                 "cost": float(output.recurrent.cost.double().mean()),
+                "tau": self.config.tau_at(self.step - 1),
                 "loss": float(self.interval_loss) / max(self.interval_steps, 1),
                 "steps_per_s": (
                     self.interval_steps / self.interval_seconds if self.interval_seconds else None
                 ),
                 "seconds": round(self.train_seconds, 3),
             }
+            first = output.recurrent.first_halting
+            if first is not None:  # the collapse diagnostic (ACT's trap at N = 1)
+                at_first = (output.recurrent.iterations == 1).double().mean()
+                record["halt_at_first"] = float(at_first)
+                record["h1"] = float(first.double().mean())
         return record
 
     def train_once(self) -> tuple[Batch, ModelOutput, Loss]:
         """Sample a training batch and take one optimizer step on it (no host sync)."""
-        batch = self.task.sample(self.config.batch_size, self.data)
-        output, loss = train_step(
-            self.model,
-            self.optimizer,
-            self.task,
-            batch,
-            tau=self.tau,
-            baseline=self.baseline,
-            generator=self.noise,
-        )
+        config = self.config
+        batch = self.task.sample(config.batch_size, self.data)
+        warmup = config.in_warmup(self.step)
+        layer = self.model.recurrent
+        frozen: tuple[torch.nn.Parameter, ...] = ()
+        if warmup and config.warmup_freeze and layer.halting_head is not None:
+            frozen = tuple(layer.halting_head.parameters())
+        cap = config.warmup_max_ponder if warmup else None
+        if cap is not None:
+            layer.max_ponder = min(cap, config.max_ponder)
+        try:
+            output, loss = train_step(
+                self.model,
+                self.optimizer,
+                self.task,
+                batch,
+                tau=self.tau,
+                baseline=self.baseline,
+                generator=self.noise,
+                reduction=config.penalty_reduction,
+                frozen=frozen,
+            )
+        finally:
+            layer.max_ponder = config.max_ponder
         return batch, output, loss
 
     def run(self, out: Path, *, progress: bool = True) -> None:
@@ -256,6 +288,25 @@ class Trainer:
     def curve(self) -> tuple[list[int], list[float]]:
         """The logged steps and their training-batch accuracies."""
         return [int(r["step"]) for r in self.history], [float(r["accuracy"]) for r in self.history]
+
+    def collapse(self) -> dict[str, Any] | None:
+        """Whether the run ended collapsed to one iteration per input, and since when.
+
+        A log point is collapsed when at least :data:`COLLAPSE_SHARE` of its training
+        batch halts at the first iteration. ``step`` is the first log point of the
+        final unbroken collapsed stretch (``None`` if the last point is not collapsed).
+        ``None`` for models without halting.
+        """
+        shares = [r.get("halt_at_first") for r in self.history]
+        if not self.config.has_halting or not shares or shares[-1] is None:
+            return None
+        since = None
+        for record, share in zip(self.history, shares, strict=True):
+            if share is not None and share >= COLLAPSE_SHARE:
+                since = record["step"] if since is None else since
+            else:
+                since = None
+        return {"collapsed": since is not None, "step": since, "share": COLLAPSE_SHARE}
 
     def settled_solve(self) -> int | None:
         """The run's steps to solve once more training can no longer change them."""
@@ -314,6 +365,7 @@ class Trainer:
                 )
                 for mode in PACT_EVAL_MODES
             }
+        summary["collapse"] = self.collapse()
         final = self.history[-1] if self.history else {}
         summary["final_train_accuracy"] = final.get("accuracy")
         summary["train_seconds"] = round(self.train_seconds, 3)
@@ -355,6 +407,14 @@ def _parser() -> Parser:
     add("--temperature", type=float, default=2.0 / 3.0, help="Concrete temperature")
     add("--delta", type=float, default=0.01, help="relaxed PACT clipping threshold")
     add("--halting-bias", type=float, default=1.0, help="initial halting bias")
+    add("--penalty-reduction", choices=PENALTY_REDUCTIONS, default="mean",
+        help="cost over timesteps: mean (Fojo et al.'s code) or sum (pact < 0.2)")  # fmt: skip
+    add("--warmup-steps", type=int, default=0,
+        help="halting warm-up (a deviation from the papers): tau 0, head frozen")  # fmt: skip
+    add("--ramp-steps", type=int, default=0, help="linear tau ramp after the warm-up")
+    add("--warmup-freeze", action=argparse.BooleanOptionalAction, default=True,
+        help="freeze the halting head during the warm-up")  # fmt: skip
+    add("--warmup-max-ponder", type=int, default=None, help="ponder cap during the warm-up")
     add("--eval-mode", choices=HALTING_MODES, default=None, help="halting at evaluation")
     add("--eval-samples", type=int, default=10_000, help="fresh evaluation samples")
     add("--init", choices=("tf", "torch"), default="tf", help="weight init (tf: published code)")
@@ -407,6 +467,11 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespac
         eval_mode=args.eval_mode,
         init=args.init,
         stop_when_solved=args.stop_when_solved,
+        penalty_reduction=args.penalty_reduction,
+        warmup_steps=args.warmup_steps,
+        ramp_steps=args.ramp_steps,
+        warmup_freeze=args.warmup_freeze,
+        warmup_max_ponder=args.warmup_max_ponder,
     )
     if not 0 <= config.delta < 1:
         raise ConfigError(f"--delta must lie in [0, 1), got {config.delta}")
