@@ -58,45 +58,94 @@ def _should_check(flag: bool | None) -> bool:
     return _validate_values if flag is None else flag
 
 
+@dataclass(frozen=True)
+class Interval:
+    """What a scalar argument may be: a finite number (or integer) in an interval.
+
+    One statement of the allowed range, used by the Python checks (``check``) and by the
+    command lines (``pact_core.runs.cli``), so that both say the same thing. Like
+    ``torch.distributions``' ``arg_constraints``.
+
+    Attributes:
+        low: Lower bound (``-inf``: none).
+        high: Upper bound (``inf``: none).
+        low_closed: Whether ``low`` itself is allowed.
+        high_closed: Whether ``high`` itself is allowed.
+        integer: Whether only integers are allowed.
+    """
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_closed: bool = True
+    high_closed: bool = True
+    integer: bool = False
+
+    def describe(self) -> str:
+        """The allowed values in words, e.g. ``"a finite number > 0"``, ``"in [0, 1)"``."""
+        kind = "an integer" if self.integer else "a finite number"
+        low, high = math.isfinite(self.low), math.isfinite(self.high)
+        if low and high:
+            left, right = "[" if self.low_closed else "(", "]" if self.high_closed else ")"
+            return f"{kind} in {left}{_number(self.low)}, {_number(self.high)}{right}"
+        if low:
+            return f"{kind} {'>=' if self.low_closed else '>'} {_number(self.low)}"
+        if high:
+            return f"{kind} {'<=' if self.high_closed else '<'} {_number(self.high)}"
+        return kind
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` is allowed (finite, integral if required, within bounds)."""
+        if not math.isfinite(value) or (self.integer and value != int(value)):
+            return False
+        above = value >= self.low if self.low_closed else value > self.low
+        below = value <= self.high if self.high_closed else value < self.high
+        return above and below
+
+    def check(self, name: str, value: object) -> float:
+        """Return ``value`` as a float if allowed, else raise ``ValueError`` naming ``name``."""
+        number = _as_float(name, value)
+        if self.integer and not (isinstance(value, int) and not isinstance(value, bool)):
+            raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
+        if not self.contains(number):
+            raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
+        return number
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+POSITIVE = Interval(0.0, low_closed=False)
+NONNEGATIVE = Interval(0.0)
+OPEN_UNIT = Interval(0.0, 1.0, low_closed=False, high_closed=False)
+CLOSED_UNIT = Interval(0.0, 1.0)
+LEFT_CLOSED_UNIT = Interval(0.0, 1.0, high_closed=False)
+COUNT = Interval(1.0, integer=True)
+
+
 def check_positive(name: str, value: float) -> float:
     """Return ``value`` as a float if it is finite and ``> 0``, else raise ``ValueError``."""
-    value = _as_float(name, value)
-    if not value > 0 or math.isinf(value):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return value
+    return POSITIVE.check(name, value)
 
 
 def check_open_unit(name: str, value: float) -> float:
     """Return ``value`` if it lies in the open interval ``(0, 1)``, else raise."""
-    value = _as_float(name, value)
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must lie in the open interval (0, 1), got {value!r}")
-    return value
+    return OPEN_UNIT.check(name, value)
 
 
 def check_closed_unit(name: str, value: float) -> float:
     """Return ``value`` if it lies in the closed interval ``[0, 1]``, else raise."""
-    value = _as_float(name, value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in the closed interval [0, 1], got {value!r}")
-    return value
+    return CLOSED_UNIT.check(name, value)
 
 
 def check_unit_interval_left_closed(name: str, value: float) -> float:
     """Return ``value`` if it lies in ``[0, 1)``, else raise."""
-    value = _as_float(name, value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-    return value
+    return LEFT_CLOSED_UNIT.check(name, value)
 
 
 def check_max_iterations(value: int, name: str = "max_iterations") -> int:
     """Return ``value`` if it is an integer ``>= 1`` (the paper's ``L``), else raise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} (L) must be an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} (L) must be an integer >= 1, got {value}")
-    return value
+    return int(COUNT.check(f"{name} (L)", value))
 
 
 def _as_float(name: str, value: object) -> float:
@@ -106,7 +155,7 @@ def _as_float(name: str, value: object) -> float:
         value = float(value.item())
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} must be a real number, got {value!r}")
-    return float(value)  # NaN fails every range check below, with the check's own message
+    return float(value)  # NaN fails every range check, with the check's own message
 
 
 @dataclass(frozen=True)

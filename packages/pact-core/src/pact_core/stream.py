@@ -183,6 +183,11 @@ class HaltingStream:
         return self.finished or not bool(self._active.any())
 
     @property
+    def probs(self) -> tuple[Tensor, ...]:
+        """``h^1 .. h^m`` ``[...]`` of the iterations run (``h^L = 1`` at the cap)."""
+        return tuple(self._probs)
+
+    @property
     def executed(self) -> Tensor:
         """int64 ``[...]``: iterations each element has executed (``z`` once it has halted)."""
         return self._executed

@@ -4,7 +4,7 @@ The overhead compares an adaptive model with a plain cell that runs *the same nu
 cell steps*: the adaptive run records how many iterations its loop ran at every
 timestep of every batch, and the baseline replays exactly those counts with the same
 cell, readout, loss and Adam step but no halting head, stream or freezing. With batch
-compaction (the default; ``--no-compact`` turns it off) the adaptive cell runs only the
+compaction (the default; ``--execution early-exit`` turns it off) the adaptive cell runs only the
 rows that have not halted, fewer row-steps than the replay (``mean_ponder`` against
 ``cell_steps``), so part of the halting overhead is paid for by skipped cell work.
 
@@ -15,13 +15,12 @@ Command line (prints one JSON object per model)::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import platform
 import statistics
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -29,9 +28,9 @@ from torch import Tensor
 
 from pact_core.runs import allocator_description, retain_freed_memory
 from pact_seq._cli import Parser, parse_device, report
-from pact_seq.config import TASK_DEFAULTS, ConfigError, TrainConfig
-from pact_seq.layer import MODES
-from pact_seq.train import Trainer
+from pact_core import EXECUTIONS, resolve_execution
+from pact_seq.config import TASK_DEFAULTS, ConfigError, TrainConfig, settings_for
+from pact_seq.train import MODEL_CHOICES, Trainer
 
 __all__ = ["SpeedResult", "main", "measure_training_speed"]
 
@@ -41,9 +40,9 @@ class SpeedResult:
     """Training speed of one configuration.
 
     Attributes:
-        model: The layer mode.
-        compact: Whether the adaptive layer ran with batch compaction.
-        repeats: ``rho`` for Repeat-RNN (1 otherwise).
+        model: The ``--model`` name (a method, ``repeat`` or ``plain``).
+        execution: The adaptive layer's execution (``compact``: batch compaction).
+        max_iterations: The cap ``L`` (``rho`` for Repeat-RNN).
         steps: Timed training steps.
         rounds: Rounds the timed steps were split into, each timing the model and then
             the replay of the same steps.
@@ -58,8 +57,8 @@ class SpeedResult:
     """
 
     model: str
-    compact: bool
-    repeats: int
+    execution: str
+    max_iterations: int
     steps: int
     rounds: int
     steps_per_s: float
@@ -141,7 +140,8 @@ def measure_training_speed(
     warmup: int = 20,
     rounds: int = 5,
     device: torch.device | str = "cpu",
-    compact: bool = True,
+    execution: str = "compact",
+    model: str | None = None,
 ) -> SpeedResult:
     """Time ``steps`` training steps of ``config`` and of a plain cell doing the same work.
 
@@ -156,7 +156,8 @@ def measure_training_speed(
         warmup: Untimed steps of the model and of the replay first.
         rounds: Rounds ``>= 1`` (at most ``steps``: fewer steps give fewer rounds).
         device: Where to run.
-        compact: Batch compaction in the adaptive layer.
+        execution: The adaptive layer's execution (``compact``, ``early-exit``, ``masked``).
+        model: The name to report (default: the method).
 
     Returns:
         A :class:`SpeedResult`.
@@ -172,7 +173,7 @@ def measure_training_speed(
     rounds = min(rounds, steps)
     device = torch.device(device)
     trainer = Trainer.create(config, device)
-    trainer.model.recurrent.compact = compact
+    trainer.model.recurrent.execution = resolve_execution(execution)
     replay = _PlainReplay(trainer)
     if warmup:
         _, warm_loops, _ = _time_model(trainer, warmup)
@@ -190,9 +191,9 @@ def measure_training_speed(
     overheads = [m / r - 1.0 for m, r in zip(model_seconds, replay_seconds, strict=True)]
     cell_steps = sum(sum(counts) / len(counts) for counts in loops) / len(loops)
     return SpeedResult(
-        model=config.model,
-        compact=compact,
-        repeats=config.repeats,
+        model=config.halting.method if model is None else model,
+        execution=execution,
+        max_iterations=config.halting.max_iterations,
         steps=steps,
         rounds=rounds,
         steps_per_s=steps / sum(model_seconds),
@@ -207,7 +208,8 @@ def measure_training_speed(
 def _parser() -> Parser:
     parser = Parser(prog="pact_seq.benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=tuple(TASK_DEFAULTS), default="parity")
-    parser.add_argument("--models", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--models", nargs="+", choices=MODEL_CHOICES,
+                        default=["act", "pact", "pact-reinforce", "repeat", "plain"])  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3, help="rho for repeat")
     parser.add_argument("--tau", type=float, default=1e-3)
     parser.add_argument("--steps", type=int, default=200, help="timed steps per model")
@@ -217,8 +219,8 @@ def _parser() -> Parser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--compact", action=argparse.BooleanOptionalAction, default=True,
-                        help="batch compaction in the adaptive layer (default on)")  # fmt: skip
+    parser.add_argument("--execution", choices=EXECUTIONS, default="compact",
+                        help="the adaptive layer's execution (default: compact)")  # fmt: skip
     return parser
 
 
@@ -233,16 +235,22 @@ def main(argv: list[str] | None = None) -> int:
             )
         run_device = parse_device(args.device)
         defaults = TASK_DEFAULTS[args.task]
-        base = TrainConfig(
-            task=args.task,
-            model="plain",
-            tau=args.tau,
-            seed=args.seed,
-            cell=defaults["cell"],
-            hidden_size=defaults["hidden_size"],
-            batch_size=defaults["batch_size"],
-            max_ponder=defaults["max_ponder"],
-        )
+        configs = {
+            model: TrainConfig(
+                task=args.task,
+                halting=settings_for(
+                    model,
+                    repeats=args.repeats if model == "repeat" else None,
+                    tau=args.tau,
+                    max_iterations=defaults["max_iterations"],
+                ),
+                seed=args.seed,
+                cell=defaults["cell"],
+                hidden_size=defaults["hidden_size"],
+                batch_size=defaults["batch_size"],
+            )
+            for model in args.models
+        }
     except ConfigError as error:
         return report("pact_seq.benchmark", error)
     torch.set_num_threads(args.threads)
@@ -255,15 +263,15 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "device": str(run_device),
     }
-    for model in args.models:
-        config = replace(base, model=model, repeats=args.repeats if model == "repeat" else 1)
+    for model, config in configs.items():
         result = measure_training_speed(
             config,
             steps=args.steps,
             warmup=args.warmup,
             rounds=args.rounds,
             device=run_device,
-            compact=args.compact,
+            execution=args.execution,
+            model=model,
         )
         print(json.dumps({"task": args.task, **asdict(result), "machine": machine}), flush=True)
     return 0

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
 
-from pact_core import HaltingMode
+from pact_core import (
+    HaltingSettings,
+    Interval,
+    Reduction,
+    WarmUp,
+    check_choice,
+    parse_method,
+)
+from pact_core.objective import REDUCTIONS
 from pact_seq.addition import AdditionTask
-from pact_seq.layer import EVAL_HALTING, MODES, TRAIN_HALTING, CellType, Mode
+from pact_seq.layer import CELL_TYPES, CellType
 from pact_seq.model import INITS, Init, SequenceModel
-from pact_seq.objective import PENALTY_REDUCTIONS, PenaltyReduction
 from pact_seq.parity import ParityTask
 from pact_seq.task import Task
 
-__all__ = ["TASKS", "ConfigError", "TrainConfig", "build_model", "build_task"]
+__all__ = [
+    "DEFAULT_REPEATS",
+    "TASKS",
+    "TASK_DEFAULTS",
+    "ConfigError",
+    "TrainConfig",
+    "build_model",
+    "build_task",
+    "settings_for",
+]
 
 TASKS = ("parity", "addition")
 
@@ -23,22 +39,47 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "cell": "rnn",
         "hidden_size": 128,
         "batch_size": 128,
-        "max_ponder": 100,
+        "max_iterations": 100,
         "steps": 200_000,
     },
     "addition": {
         "cell": "lstm",
         "hidden_size": 512,
         "batch_size": 32,
-        "max_ponder": 20,
+        "max_iterations": 20,
         "steps": 1_000_000,
     },
 }
+#: Repeat-RNN's ``rho`` when ``--model repeat`` is given without ``--repeats``.
 DEFAULT_REPEATS = 2
+
+_COUNT = Interval(1.0, integer=True)
 
 
 class ConfigError(ValueError):
     """A bad command-line setting, reported as one line."""
+
+
+def settings_for(model: str, *, repeats: int | None = None, **fields: Any) -> HaltingSettings:
+    """Halting settings for a ``--model`` name, its aliases included.
+
+    ``repeat`` is the fixed method with ``L = repeats`` (default :data:`DEFAULT_REPEATS`),
+    ``plain`` the fixed method with ``L = 1``; other names are methods, whose cap comes
+    from ``fields``.
+    """
+    method = parse_method(model)
+    if model == "plain":
+        if repeats not in (None, 1):
+            raise ConfigError(f"the plain model runs each input once; got --repeats {repeats}")
+        fields["max_iterations"] = 1
+    elif method == "fixed":
+        fields["max_iterations"] = DEFAULT_REPEATS if repeats is None else repeats
+    elif repeats is not None:
+        raise ConfigError(f"--repeats is for the repeat model, not {model!r}")
+    try:
+        return HaltingSettings(method, **fields)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -47,29 +88,22 @@ class TrainConfig:
 
     Attributes:
         task: ``"parity"`` or ``"addition"``.
-        model: Layer mode (``act``, ``pact``, ``pact-reinforce``, ``repeat``, ``plain``).
-        tau: Computation penalty ``> 0`` (used by the halting modes only).
-        repeats: ``rho`` of Repeat-RNN (1 for plain).
+        halting: The method, the cap ``L`` (Repeat-RNN's ``rho`` for the fixed method),
+            ``tau`` and the halting constants.
         steps: Training steps.
         seed: Seed of the weights, the data and the halting noise.
         cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
         hidden_size: Hidden units.
         batch_size: Training batch size.
         lr: Adam learning rate.
-        max_ponder: Cap ``L`` on iterations per timestep.
         bits: Parity input length.
         random_positions: Parity nonzeros at random positions.
         numbers: Addition sequence length.
         digits: Addition maximum digits per number.
-        temperature: Concrete temperature of relaxed PACT.
-        eps: ACT's ``epsilon``.
-        delta: Relaxed PACT clipping threshold.
-        halting_bias: Initial halting-head bias.
         baseline_decay: EMA decay of the REINFORCE baseline.
         log_every: Steps between log points.
         checkpoint_every: Steps between checkpoints.
         eval_samples: Fresh samples for the final evaluation.
-        eval_mode: Halting at evaluation (``None``: the mode's default).
         init: Weight initialisation, ``"tf"`` (the published code's) or ``"torch"``.
         stop_when_solved: End the run before ``steps`` once its steps to solve are
             settled (``steps_to_solve(..., settled=True)``): half a smoothing window
@@ -77,108 +111,64 @@ class TrainConfig:
             71st log point.
         penalty_reduction: ``"mean"`` (Fojo et al.'s code) or ``"sum"`` of the cost over
             timesteps; the same for parity (one timestep).
-        warmup_steps: Halting warm-up, a documented deviation from the papers (off at
-            0): for this many steps the penalty is 0 and (``warmup_freeze``) the halting
-            head is not updated.
-        ramp_steps: After the warm-up, ``tau`` grows linearly from 0 over this many
-            steps (0: it switches on at once).
-        warmup_freeze: Freeze the halting head during the warm-up.
-        warmup_max_ponder: Cap ``L`` during the warm-up (``None``: ``max_ponder``), so
-            that a low initial bias cannot make the relaxed loop run for long.
+        warmup: The halting warm-up (:class:`pact_core.WarmUp`; off by default).
     """
 
+    #: Integer fields and what they may be.
+    COUNTS: ClassVar[tuple[str, ...]] = (
+        "steps",
+        "hidden_size",
+        "batch_size",
+        "bits",
+        "digits",
+        "log_every",
+        "checkpoint_every",
+        "eval_samples",
+    )
+
     task: str
-    model: Mode
-    tau: float = 1e-3
-    repeats: int = 1
+    halting: HaltingSettings
     steps: int = 200_000
     seed: int = 0
     cell: CellType = "rnn"
     hidden_size: int = 128
     batch_size: int = 128
     lr: float = 1e-3
-    max_ponder: int = 100
     bits: int = 64
     random_positions: bool = False
     numbers: int = 5
     digits: int = 5
-    temperature: float = 2.0 / 3.0
-    eps: float = 0.01
-    delta: float = 0.01
-    halting_bias: float = 1.0
     baseline_decay: float = 0.99
     log_every: int = 1000
     checkpoint_every: int = 5000
     eval_samples: int = 10_000
-    eval_mode: HaltingMode | None = None
     init: Init = "tf"
     stop_when_solved: bool = False
-    penalty_reduction: PenaltyReduction = "mean"
-    warmup_steps: int = 0
-    ramp_steps: int = 0
-    warmup_freeze: bool = True
-    warmup_max_ponder: int | None = None
+    penalty_reduction: Reduction = "mean"
+    warmup: WarmUp = field(default_factory=WarmUp)
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ConfigError(f"unknown task {self.task!r}; choose from {', '.join(TASKS)}")
-        if self.model not in MODES:
-            raise ConfigError(f"unknown model {self.model!r}; choose from {', '.join(MODES)}")
-        if not self.tau > 0:
-            raise ConfigError(f"--tau must be > 0, got {self.tau}")
-        if self.repeats < 1:
-            raise ConfigError(f"--repeats must be >= 1, got {self.repeats}")
-        if self.model == "plain" and self.repeats != 1:
-            raise ConfigError(f"the plain model runs each input once; got --repeats {self.repeats}")
-        if self.bits < 1:
-            raise ConfigError(f"--bits must be >= 1, got {self.bits}")
-        if self.numbers < 2:
-            raise ConfigError(f"--numbers must be >= 2, got {self.numbers}")
-        if self.digits < 1:
-            raise ConfigError(f"--digits must be >= 1, got {self.digits}")
-        for name in ("steps", "hidden_size", "batch_size", "max_ponder", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
-        if self.checkpoint_every < 1 or self.eval_samples < 1:
-            raise ConfigError("--checkpoint-every and --eval-samples must be >= 1")
-        if not self.lr > 0 or not self.temperature > 0:
-            raise ConfigError("--lr and --temperature must be > 0")
-        if self.init not in INITS:
-            raise ConfigError(f"unknown init {self.init!r}; choose from {', '.join(INITS)}")
-        if self.penalty_reduction not in PENALTY_REDUCTIONS:
-            raise ConfigError(
-                f"unknown penalty reduction {self.penalty_reduction!r}; "
-                f"choose from {', '.join(PENALTY_REDUCTIONS)}"
-            )
-        for name in ("warmup_steps", "ramp_steps"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0")
-        if self.warmup_max_ponder is not None and self.warmup_max_ponder < 1:
-            raise ConfigError(f"--warmup-max-ponder must be >= 1, got {self.warmup_max_ponder}")
-        if self.eval_mode is not None and TRAIN_HALTING[self.model] is None:
-            raise ConfigError(f"the {self.model} model has no halting to evaluate in a mode")
+        try:
+            check_choice("task", self.task, TASKS)
+            check_choice("cell", self.cell, CELL_TYPES)
+            check_choice("init", self.init, INITS)
+            check_choice("penalty_reduction", self.penalty_reduction, REDUCTIONS)
+            for name in self.COUNTS:
+                _COUNT.check(name, getattr(self, name))
+            Interval(2.0, integer=True).check("numbers", self.numbers)
+            Interval(0.0, low_closed=False).check("lr", self.lr)
+            Interval(0.0, 1.0, high_closed=False).check("baseline_decay", self.baseline_decay)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
 
     @property
     def has_halting(self) -> bool:
         """Whether the model has a halting head."""
-        return TRAIN_HALTING[self.model] is not None
-
-    @property
-    def resolved_eval_mode(self) -> HaltingMode | None:
-        """``eval_mode`` or the mode's default evaluation halting."""
-        return self.eval_mode if self.eval_mode is not None else EVAL_HALTING[self.model]
+        return self.halting.has_halting
 
     def tau_at(self, step: int) -> float:
         """The penalty weight for the 0-based training step ``step`` (warm-up and ramp)."""
-        if not self.has_halting or step < self.warmup_steps:
-            return 0.0
-        if self.ramp_steps:
-            return self.tau * min(1.0, (step - self.warmup_steps + 1) / self.ramp_steps)
-        return self.tau
-
-    def in_warmup(self, step: int) -> bool:
-        """Whether the 0-based training step ``step`` is part of the halting warm-up."""
-        return self.has_halting and step < self.warmup_steps
+        return self.warmup.tau(self.halting.tau, step) if self.has_halting else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (for checkpoints and summaries)."""
@@ -187,8 +177,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Rebuild from :meth:`to_dict`, ignoring unknown keys."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        values["halting"] = HaltingSettings(**data["halting"])
+        values["warmup"] = WarmUp(**data.get("warmup", {}))
+        return cls(**values)
 
 
 def build_task(config: TrainConfig) -> Task:
@@ -204,14 +196,8 @@ def build_model(config: TrainConfig, task: Task) -> SequenceModel:
         task.input_size,
         task.output_size,
         config.hidden_size,
-        mode=config.model,
+        config.halting,
         cell=config.cell,
-        max_ponder=config.max_ponder,
-        repeats=config.repeats,
-        temperature=config.temperature,
-        eps=config.eps,
-        delta=config.delta,
-        halting_bias=config.halting_bias,
-        eval_halting=config.eval_mode,
         init=config.init,
     )
+

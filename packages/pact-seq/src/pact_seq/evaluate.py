@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from pact_core import HALTING_MODES, HaltingMode
+from pact_core import HALTINGS, EXECUTIONS, Halting
+from pact_core import resolve_execution
 from pact_core.runs import load_checkpoint
 from pact_seq._cli import Parser, parse_device, report
 from pact_seq.config import ConfigError, TrainConfig, build_model, build_task
@@ -39,7 +40,7 @@ class Evaluation:
         digit_accuracy: Fraction of target positions right.
         mean_ponder: Mean cell iterations per input (per example and timestep).
         mean_cost: Mean computation cost per input (``N``, ACT ponder, or ``rho``).
-        eval_mode: The halting used, or ``None`` for Repeat/plain.
+        eval_halting: The halting used.
         samples: Number of examples.
     """
 
@@ -47,7 +48,7 @@ class Evaluation:
     digit_accuracy: float
     mean_ponder: float
     mean_cost: float
-    eval_mode: HaltingMode | None
+    eval_halting: Halting
     samples: int
 
 
@@ -58,7 +59,7 @@ def evaluate(
     *,
     samples: int = 10_000,
     batch_size: int = 1000,
-    halting: HaltingMode | None = None,
+    halting: Halting | None = None,
     seed: int = EVAL_SEED_OFFSET,
     device: torch.device | str = "cpu",
 ) -> Evaluation:
@@ -84,7 +85,7 @@ def evaluate(
     digits = torch.zeros((), device=device)
     ponder = torch.zeros((), device=device, dtype=torch.float64)
     cost = torch.zeros((), device=device, dtype=torch.float64)
-    used: HaltingMode | None = None
+    used: Halting = model.settings.halting_for(False) if halting is None else halting
     done = 0
     while done < samples:
         size = min(batch_size, samples - done)
@@ -102,7 +103,7 @@ def evaluate(
         digit_accuracy=float(digits) / samples,
         mean_ponder=float(ponder) / samples,
         mean_cost=float(cost) / samples,
-        eval_mode=used,
+        eval_halting=used,
         samples=samples,
     )
 
@@ -120,21 +121,22 @@ def _parser() -> Parser:
     parser = Parser(prog="pact_seq.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="checkpoint.pt of a training run")
     parser.add_argument(
+        "--halting",
         "--mode",
-        choices=HALTING_MODES,
+        choices=HALTINGS,
         default=None,
-        help="halting at evaluation (default: thresholded for PACT, act for ACT)",
+        help="halting at evaluation (default: the run's, thresholded for PACT, act for ACT)",
     )
     parser.add_argument("--samples", type=int, default=10_000, help="fresh examples")
     parser.add_argument("--batch-size", type=int, default=1000, help="examples per pass")
     parser.add_argument("--seed", type=int, default=None, help="data seed (default: run's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument(
-        "--compact",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run the cell only on rows that have not halted (the default; same results, "
-        "fewer FLOPs); --no-compact runs the masked loop",
+        "--execution",
+        choices=EXECUTIONS,
+        default="compact",
+        help="compact (the default: the cell runs only on rows that have not halted), "
+        "early-exit or masked; the same results",
     )
     return parser
 
@@ -153,11 +155,13 @@ def main(argv: list[str] | None = None) -> int:
             config, model = load_model(path, run_device)
         except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
             raise ConfigError(f"cannot load checkpoint {path}: {error}") from None
-        if args.mode is not None and not config.has_halting:
-            raise ConfigError(f"the {config.model} model has no halting; omit --mode")
-        model.recurrent.compact = args.compact
+        halting = config.halting.eval_default if args.halting is None else args.halting
+        try:
+            config.halting.check_halting(halting)
+        except ValueError as error:
+            raise ConfigError(f"--halting: {error}") from None
+        model.recurrent.execution = resolve_execution(args.execution)
         seed = config.seed + EVAL_SEED_OFFSET if args.seed is None else args.seed
-        halting = args.mode if args.mode is not None else config.resolved_eval_mode
     except ConfigError as error:
         return report("pact_seq.evaluate", error)
     result = evaluate(
@@ -169,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=seed,
         device=run_device,
     )
-    record = {"checkpoint": str(path), "task": config.task, "model": config.model}
+    record = {"checkpoint": str(path), "task": config.task, "method": config.halting.method}
     record.update(asdict(result))
     print(json.dumps(record))
     return 0

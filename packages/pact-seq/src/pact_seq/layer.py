@@ -1,35 +1,31 @@
-"""One adaptive recurrent layer: ACT, PACT, Repeat-RNN or a plain RNN around a torch cell.
+"""One adaptive recurrent layer: ACT, PACT or a fixed number of steps around any cell.
 
-Each input ``x_t`` is processed by a block of up to ``L`` iterations of the cell (PACT
-sec. 4.2): ``u^l_t = F(x_t, [l = 1], u^{l-1}_t)`` with ``u^0_t`` the state left by the
-previous timestep and ``[l = 1]`` the first-step flag appended to the input. A halting
-head ``h^l_t = sigmoid(W u^l_t + b)`` decides when to stop; all halting math
-(Algorithms 1-4, eqs. 15, 24, 26, 29-30) is :class:`pact_core.HaltingStream`'s.
+Each input ``x_t`` is processed by an adaptive computation block of up to ``L``
+iterations of the cell (PACT sec. 4.2): ``u^l_t = F(x_t, [l = 1], u^{l-1}_t)`` with
+``u^0_t`` the state left by the previous timestep and ``[l = 1]`` the first-step flag
+appended to the input. A halting head ``h^l_t = sigmoid(W u^l_t + b)`` decides when to
+stop. The halting loop is :func:`pact_core.adaptive_loop` (Algorithms 1-4); this layer
+supplies the cell step and the head, and loops over time.
 
-Modes:
+Methods (:class:`pact_core.HaltingSettings`):
 
-* ``"act"``: Graves' ACT (Alg. 4, ``eps = 0.01``); cost is the ponder ``rho = N + R``.
+* ``"act"``: Graves' ACT (Alg. 4); cost is the ponder ``rho = N + R``.
 * ``"pact"``: PACT, trained relaxed (Alg. 3, Concrete with temperature ``lambda``) and
   evaluated ``"discrete"`` (Alg. 1), ``"thresholded"`` (Alg. 2) or ``"relaxed"`` from the
   same weights; cost is ``N`` (eq. 24).
 * ``"pact-reinforce"``: discrete PACT (Alg. 1) trained with REINFORCE (eq. 26); the layer
   reports ``log q(z)`` per timestep.
-* ``"repeat"``: Repeat-RNN, each input fed ``rho = repeats`` times.
-* ``"plain"``: ``rho = 1``.
+* ``"fixed"``: every input runs ``L`` steps: Repeat-RNN (Fojo et al.) with
+  ``rho = max_iterations``, the plain RNN with 1.
 
-Elements of a batch halt at different iterations. The loop over iterations runs until
-every element has halted or the cap ``L`` is reached; a halted element's state is frozen
-with ``torch.where``. There is no Python loop over batch elements, and the only host
-sync is one :meth:`pact_core.HaltingStream.all_halted` per iteration.
-
-By default (``compact=True``) the cell runs only on the rows still active at each
-iteration (gathered with ``index_select`` and written back with ``index_copy``), so the
+Executions: ``"compact"`` (the default) runs the cell only on the rows still active at
+each iteration (gathered with ``index_select``, written back with ``index_copy``), so the
 cell FLOPs scale with the active elements; the halting head still sees every row, frozen
-ones included, exactly as in the masked loop (``compact=False``: every row steps and
-halted rows are frozen with ``torch.where``), so the results are the same up to the
-summation order of a smaller matrix product. It costs one more host sync per iteration
-(the active rows' indices). On the development CPU it made training steps of trained
-parity models 1.4-2.2x faster and evaluation 2.9-5.3x (``docs/results/speed.md``).
+ones included. ``"early-exit"`` runs every row and freezes halted ones, stopping when all
+have halted; ``"masked"`` runs all ``L`` iterations without a host sync. The results are
+the same up to the summation order of a smaller matrix product. On the development CPU
+compaction made training steps of trained parity models 1.4-2.2x faster and evaluation
+2.9-5.3x (``docs/results/speed.md``).
 """
 
 from __future__ import annotations
@@ -40,38 +36,22 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from pact_core import HALTING_MODES, HaltingMode, HaltingStream
+from pact_core import (
+    Execution,
+    Halting,
+    HaltingSettings,
+    Step,
+    StepContext,
+    adaptive_loop,
+    resolve_execution,
+)
 
-__all__ = [
-    "CELL_TYPES",
-    "MODES",
-    "AdaptiveRecurrent",
-    "CellType",
-    "Mode",
-    "RecurrentOutput",
-]
+__all__ = ["CELL_TYPES", "DEFAULT_HALTING_BIAS", "AdaptiveRecurrent", "CellType", "RecurrentOutput"]
 
-Mode = Literal["act", "pact", "pact-reinforce", "repeat", "plain"]
-MODES: tuple[Mode, ...] = get_args(Mode)
 CellType = Literal["rnn", "lstm", "gru"]
 CELL_TYPES: tuple[CellType, ...] = get_args(CellType)
-
-#: Halting used while training, per mode (``None``: no halting, a fixed number of steps).
-TRAIN_HALTING: dict[Mode, HaltingMode | None] = {
-    "act": "act",
-    "pact": "relaxed",
-    "pact-reinforce": "discrete",
-    "repeat": None,
-    "plain": None,
-}
-#: Default halting at evaluation, per mode.
-EVAL_HALTING: dict[Mode, HaltingMode | None] = {
-    "act": "act",
-    "pact": "thresholded",
-    "pact-reinforce": "thresholded",
-    "repeat": None,
-    "plain": None,
-}
+#: The halting head's initial bias unless the settings give one: ACT's +1 (Graves 2016).
+DEFAULT_HALTING_BIAS = 1.0
 
 
 @dataclass(frozen=True)
@@ -83,17 +63,15 @@ class RecurrentOutput:
             ``h``; for an LSTM without the cell state).
         state: ``[B, S]`` the final packed state (``S = H``, or ``2H`` for ``(h, c)``).
         cost: ``[B, T]`` the computation cost per timestep: ``N`` (eq. 24) for PACT, the
-            ponder ``rho = N + R`` (Alg. 4) for ACT, ``repeats`` for Repeat/plain.
+            ponder ``rho = N + R`` (Alg. 4) for ACT, ``L`` for the fixed method.
         iterations: int64 ``[B, T]`` cell iterations each element executed per timestep.
         log_prob: ``[B, T]`` ``log q(z_t)`` (eq. 15) under ``"discrete"`` halting, else
             ``None``.
-        loop_steps: Iterations the loop actually ran per timestep (``T`` ints): the
-            maximum of ``iterations[:, t]`` over the batch.
+        loop_steps: Iterations the loop actually ran per timestep (``T`` ints).
+        halting: The halting used.
         first_halting: ``[B, T]`` the first iteration's halting probability ``h^1``
             (``1`` when ``L = 1``), detached, for collapse diagnostics; ``None`` for
-            Repeat/plain.
-        halting: The halting used (``"discrete"``, ``"thresholded"``, ``"relaxed"``,
-            ``"act"``), or ``None`` for Repeat/plain.
+            fixed halting.
     """
 
     outputs: Tensor
@@ -102,35 +80,37 @@ class RecurrentOutput:
     iterations: Tensor
     log_prob: Tensor | None
     loop_steps: tuple[int, ...]
-    halting: HaltingMode | None
+    halting: Halting
     first_halting: Tensor | None = None
 
 
+def _cell(kind: CellType, input_size: int, hidden_size: int) -> nn.Module:
+    if kind == "rnn":
+        return nn.RNNCell(input_size, hidden_size, nonlinearity="tanh")
+    if kind == "lstm":
+        return nn.LSTMCell(input_size, hidden_size)
+    return nn.GRUCell(input_size, hidden_size)
+
+
 class AdaptiveRecurrent(nn.Module):
-    """An adaptive recurrent layer over ``nn.RNNCell``, ``nn.LSTMCell`` or ``nn.GRUCell``.
+    """An adaptive recurrent layer over any recurrent cell.
 
     Args:
         input_size: Features ``I`` of each input ``x_t``; the cell sees ``I + 1`` (the flag).
         hidden_size: Hidden units ``H``.
-        mode: ``"act"``, ``"pact"``, ``"pact-reinforce"``, ``"repeat"`` or ``"plain"``.
-        cell: ``"rnn"`` (tanh), ``"lstm"`` or ``"gru"``.
-        max_ponder: The cap ``L >= 1`` on iterations per timestep for halting modes.
-        repeats: ``rho >= 1`` for ``"repeat"``; must be 1 for ``"plain"``.
-        temperature: Concrete temperature ``lambda > 0`` of relaxed PACT (eq. 17).
-        eps: ACT's ``epsilon`` (eq. 29).
-        delta: Clipping threshold of relaxed PACT (eq. 28): an element stops once its
-            remaining stick is ``<= delta``, so the relaxed loop can end before ``L``.
-        halting_bias: Initial bias ``b`` of the halting head (``+1`` as in ACT).
-        eval_halting: Halting used in ``eval()`` mode when :meth:`forward` is not told;
-            defaults to ``"thresholded"`` for PACT and ``"act"`` for ACT.
-        compact: Run the cell only on the still-active rows of each iteration (the
-            default; see the module docstring). ``False`` runs the masked loop. A plain
-            attribute: assign to switch.
+        settings: The method, the cap ``L`` and the halting constants.
+        cell: ``"rnn"`` (tanh), ``"lstm"``, ``"gru"``, or a cell module of your own,
+            called as ``cell(x, hx) -> hx`` with ``x: [B, I + 1]`` and ``hx: [B, H]``, or
+            a tuple of such tensors for LSTM-like cells (``nn.LSTMCell``, or any cell
+            with an attribute ``state_tensors = 2``). It must have ``hidden_size = H``.
+        execution: ``"compact"`` (default), ``"early-exit"``, ``"masked"``, or an
+            :class:`pact_core.Execution`; a plain attribute, assign to switch.
 
     Example::
 
         >>> import torch
-        >>> layer = AdaptiveRecurrent(8, 16, mode="pact", max_ponder=5)
+        >>> from pact_core import HaltingSettings
+        >>> layer = AdaptiveRecurrent(8, 16, HaltingSettings("pact", max_iterations=5))
         >>> out = layer(torch.randn(4, 3, 8))
         >>> out.outputs.shape, out.cost.shape
         (torch.Size([4, 3, 16]), torch.Size([4, 3]))
@@ -140,76 +120,44 @@ class AdaptiveRecurrent(nn.Module):
         self,
         input_size: int,
         hidden_size: int,
+        settings: HaltingSettings,
         *,
-        mode: Mode = "pact",
-        cell: CellType = "rnn",
-        max_ponder: int = 100,
-        repeats: int = 1,
-        temperature: float = 2.0 / 3.0,
-        eps: float = 0.01,
-        delta: float = 0.01,
-        halting_bias: float = 1.0,
-        eval_halting: HaltingMode | None = None,
-        compact: bool = True,
+        cell: CellType | nn.Module = "rnn",
+        execution: str | Execution = "compact",
     ) -> None:
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-        if cell not in CELL_TYPES:
-            raise ValueError(f"cell must be one of {', '.join(CELL_TYPES)}; got {cell!r}")
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if isinstance(max_ponder, bool) or not isinstance(max_ponder, int) or max_ponder < 1:
-            raise ValueError(f"max_ponder must be an integer >= 1, got {max_ponder!r}")
-        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-            raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-        if mode == "plain" and repeats != 1:
-            raise ValueError(f"the plain mode runs each input once; got repeats={repeats}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        if not 0 < eps < 1:
-            raise ValueError(f"eps must lie in the open interval (0, 1), got {eps!r}")
-        if not 0 <= delta < 1:
-            raise ValueError(f"delta must lie in [0, 1), got {delta!r}")
-        self.mode: Mode = mode
-        self.cell_type: CellType = cell
+        if isinstance(cell, str):
+            if cell not in CELL_TYPES:
+                raise ValueError(f"cell must be one of {', '.join(CELL_TYPES)}; got {cell!r}")
+            module = _cell(cell, input_size + 1, hidden_size)
+        elif isinstance(cell, nn.Module):
+            if getattr(cell, "hidden_size", None) != hidden_size:
+                raise ValueError(
+                    f"cell.hidden_size must equal hidden_size={hidden_size}, "
+                    f"got {getattr(cell, 'hidden_size', None)!r}"
+                )
+            module = cell
+        else:
+            raise ValueError(f"cell must be a cell name or an nn.Module, got {cell!r}")
+        self.cell = module
+        self.settings = settings
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.max_ponder = max_ponder
-        self.repeats = repeats
-        self.temperature = float(temperature)
-        self.eps = float(eps)
-        self.delta = float(delta)
-        self.compact = bool(compact)
-        self.cell: nn.RNNCell | nn.LSTMCell | nn.GRUCell
-        if cell == "rnn":
-            self.cell = nn.RNNCell(input_size + 1, hidden_size, nonlinearity="tanh")
-        elif cell == "lstm":
-            self.cell = nn.LSTMCell(input_size + 1, hidden_size)
-        else:
-            self.cell = nn.GRUCell(input_size + 1, hidden_size)
-        self.state_size = 2 * hidden_size if cell == "lstm" else hidden_size
+        self.state_tensors = 2 if isinstance(module, nn.LSTMCell) else module_state_tensors(module)
+        self.state_size = self.state_tensors * hidden_size
+        self.execution = resolve_execution(execution)
         self.halting_head: nn.Linear | None = None
-        if TRAIN_HALTING[mode] is not None:
+        if settings.has_halting:
             self.halting_head = nn.Linear(self.state_size, 1)
-            nn.init.constant_(self.halting_head.bias, halting_bias)
-        default_eval = EVAL_HALTING[mode]
-        self.eval_halting: HaltingMode | None = (
-            default_eval if eval_halting is None else self._check_halting(eval_halting)
-        )
+            nn.init.constant_(self.halting_head.bias, settings.resolved_bias(DEFAULT_HALTING_BIAS))
 
     @property
     def has_halting(self) -> bool:
-        """Whether the layer has a halting head (``act``, ``pact``, ``pact-reinforce``)."""
+        """Whether the layer has a halting head (every method but ``"fixed"``)."""
         return self.halting_head is not None
-
-    def _check_halting(self, halting: HaltingMode) -> HaltingMode:
-        if not self.has_halting:
-            raise ValueError(f"the {self.mode!r} mode has no halting head; got {halting!r}")
-        if halting not in HALTING_MODES:
-            raise ValueError(f"halting must be one of {', '.join(HALTING_MODES)}; got {halting!r}")
-        return halting
 
     def initial_state(self, batch_size: int, like: Tensor) -> Tensor:
         """Zero packed state ``[B, S]`` on ``like``'s device and dtype."""
@@ -217,19 +165,33 @@ class AdaptiveRecurrent(nn.Module):
 
     def _cell_step(self, inputs: Tensor, state: Tensor) -> Tensor:
         """One cell iteration on packed states: ``[B, I + 1], [B, S] -> [B, S]``."""
-        if isinstance(self.cell, nn.LSTMCell):
-            h, c = state[:, : self.hidden_size], state[:, self.hidden_size :]
-            h, c = self.cell(inputs, (h, c))
-            return torch.cat([h, c], dim=-1)
+        if self.state_tensors > 1:
+            parts = tuple(state.chunk(self.state_tensors, dim=-1))
+            return torch.cat(self.cell(inputs, parts), dim=-1)
         out: Tensor = self.cell(inputs, state)
         return out
+
+    def _step(self, first: Tensor, later: Tensor) -> Step:
+        """The cell step of one timestep: the flagged input at ``l = 1``, then the other."""
+
+        def step(u: Tensor, context: StepContext) -> Tensor:
+            inputs = first if context.iteration == 1 else later
+            if context.rows is not None:  # compact execution: this step's active rows
+                inputs = inputs.index_select(0, context.rows)
+            return self._cell_step(inputs, u)
+
+        return step
+
+    def _head(self, u: Tensor) -> Tensor:
+        assert self.halting_head is not None
+        return self.halting_head(u)
 
     def forward(
         self,
         x: Tensor,
         state: Tensor | None = None,
         *,
-        halting: HaltingMode | None = None,
+        halting: Halting | None = None,
         generator: torch.Generator | None = None,
     ) -> RecurrentOutput:
         """Run the layer over a batch of sequences.
@@ -237,10 +199,8 @@ class AdaptiveRecurrent(nn.Module):
         Args:
             x: ``[B, T, I]`` inputs, batch first.
             state: ``[B, S]`` initial packed state (zeros if ``None``).
-            halting: Override the halting (``"discrete"``, ``"thresholded"``,
-                ``"relaxed"`` or ``"act"``); by default the mode's training halting in
-                ``train()`` and ``eval_halting`` in ``eval()``. Not allowed for
-                Repeat/plain.
+            halting: Override the halting; by default the method's training halting in
+                ``train()`` and ``settings.eval_default`` in ``eval()``.
             generator: Random generator for discrete and relaxed halting.
 
         Returns:
@@ -248,30 +208,33 @@ class AdaptiveRecurrent(nn.Module):
         """
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ValueError(f"x must have shape [B, T, {self.input_size}], got {tuple(x.shape)}")
-        if halting is not None:
-            halting = self._check_halting(halting)
-        elif self.has_halting:
-            halting = TRAIN_HALTING[self.mode] if self.training else self.eval_halting
+        settings = self.settings
+        halting = settings.halting_for(self.training) if halting is None else halting
+        halting = settings.check_halting(halting)
         batch, steps = x.shape[0], x.shape[1]
         u = self.initial_state(batch, x) if state is None else state
-        ones = x.new_ones(batch, 1)
-        zeros = x.new_zeros(batch, 1)
+        flag_on, flag_off = x.new_ones(batch, 1), x.new_zeros(batch, 1)
         outputs, costs, counts, log_probs, loop_steps, firsts = [], [], [], [], [], []
         for t in range(steps):
-            first = torch.cat([x[:, t], ones], dim=-1)
-            later = torch.cat([x[:, t], zeros], dim=-1)
-            if halting is None:
-                u, cost, count, log_prob, ran = self._repeat(first, later, u)
-            else:
-                u, cost, count, log_prob, ran, h1 = self._adaptive(
-                    first, later, u, halting, generator
-                )
-                firsts.append(h1)
+            first = torch.cat([x[:, t], flag_on], dim=-1)
+            later = torch.cat([x[:, t], flag_off], dim=-1)
+            block = adaptive_loop(
+                self._step(first, later),
+                self._head if self.has_halting else None,
+                u,
+                settings,
+                halting=halting,
+                execution=self.execution,
+                generator=generator,
+            )
+            u = block.output  # ACT and relaxed PACT carry the weighted state (Graves 2016)
             outputs.append(u[:, : self.hidden_size])
-            costs.append(cost)
-            counts.append(count)
-            log_probs.append(log_prob)
-            loop_steps.append(ran)
+            costs.append(block.cost)
+            counts.append(block.iterations)
+            log_probs.append(block.log_prob)
+            loop_steps.append(block.loop_steps)
+            if block.probs:
+                firsts.append(block.probs[0].detach())
         if steps == 0:
             empty = x.new_zeros(batch, 0)
             return RecurrentOutput(
@@ -282,7 +245,7 @@ class AdaptiveRecurrent(nn.Module):
                 log_prob=empty if halting == "discrete" else None,
                 loop_steps=(),
                 halting=halting,
-                first_halting=None if halting is None else empty,
+                first_halting=None if halting == "fixed" else empty,
             )
         stacked_log_prob = None
         if halting == "discrete":
@@ -298,67 +261,10 @@ class AdaptiveRecurrent(nn.Module):
             first_halting=torch.stack(firsts, dim=1) if firsts else None,
         )
 
-    def _repeat(
-        self, first: Tensor, later: Tensor, u: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor, None, int]:
-        """Repeat-RNN block: ``rho`` cell steps, the flag set on the first only."""
-        for r in range(self.repeats):
-            u = self._cell_step(first if r == 0 else later, u)
-        batch = u.shape[0]
-        cost = u.new_full((batch,), float(self.repeats))
-        count = torch.full((batch,), self.repeats, dtype=torch.int64, device=u.device)
-        return u, cost, count, None, self.repeats
 
-    def _adaptive(
-        self,
-        first: Tensor,
-        later: Tensor,
-        u: Tensor,
-        halting: HaltingMode,
-        generator: torch.Generator | None,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None, int, Tensor]:
-        """One adaptive computation block (Alg. 1-4) via :class:`pact_core.HaltingStream`."""
-        head = self.halting_head
-        assert head is not None
-        limit = self.max_ponder
-        stream = HaltingStream(
-            halting,
-            limit,
-            (u.shape[0],),
-            device=u.device,
-            dtype=u.dtype,
-            temperature=self.temperature,
-            delta=self.delta,
-            eps=self.eps,
-            generator=generator,
-            validate_args=False,
-        )
-        # Discrete and thresholded blocks output u^z, which is exactly the frozen state
-        # at the end; relaxed and ACT blocks accumulate a weighted sum in the stream.
-        accumulate = halting in ("relaxed", "act")
-        first_h = u.new_ones(u.shape[0])  # h^1 = 1 when L = 1
-        ran = 0
-        for level in range(limit):
-            inputs = first if level == 0 else later
-            if level > 0 and self.compact:  # the cell runs on the active rows only
-                rows = torch.nonzero(stream.active).squeeze(1)
-                if rows.shape[0] < u.shape[0]:
-                    inputs, state = inputs.index_select(0, rows), u.index_select(0, rows)
-                    new = u.index_copy(0, rows, self._cell_step(inputs, state))
-                else:  # no row has halted yet: a plain step, nothing to gather
-                    new = self._cell_step(inputs, u)
-            else:
-                new = self._cell_step(inputs, u)
-                if level > 0:  # halted elements keep their state u^z
-                    new = torch.where(stream.active[:, None], new, u)
-            logits = head(new).squeeze(-1) if level < limit - 1 else None
-            if level == 0 and logits is not None:
-                first_h = torch.sigmoid(logits.detach())
-            stream.step(new if accumulate else None, logits=logits)
-            u = new
-            ran += 1
-            if stream.all_halted():
-                break
-        output = stream.output if accumulate else u
-        log_prob = stream.log_prob if halting == "discrete" else None
-        return output, stream.cost, stream.executed, log_prob, ran, first_h
+def module_state_tensors(cell: nn.Module) -> int:
+    """How many ``[B, H]`` tensors a cell's state holds: its ``state_tensors``, else 1."""
+    count = getattr(cell, "state_tensors", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"cell.state_tensors must be an integer >= 1, got {count!r}")
+    return count

@@ -9,8 +9,8 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from pact_core import HaltingMode
-from pact_seq.layer import AdaptiveRecurrent, CellType, Mode, RecurrentOutput
+from pact_core import Execution, Halting, HaltingSettings
+from pact_seq.layer import AdaptiveRecurrent, CellType, RecurrentOutput
 
 __all__ = ["INITS", "Init", "ModelOutput", "SequenceModel", "addition_model", "parity_model"]
 
@@ -39,24 +39,20 @@ class SequenceModel(nn.Module):
         input_size: Features per timestep.
         output_size: Readout logits per timestep.
         hidden_size: Hidden units of the cell.
-        mode: See :class:`~pact_seq.layer.AdaptiveRecurrent`.
-        cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
-        max_ponder: Cap ``L`` on iterations per timestep.
-        repeats: ``rho`` for Repeat-RNN.
-        temperature: Concrete temperature of relaxed PACT (eq. 17).
-        eps: ACT's ``epsilon`` (eq. 29).
-        delta: Relaxed clipping threshold (eq. 28).
-        halting_bias: Initial halting-head bias.
-        eval_halting: Default halting in ``eval()`` mode.
+        settings: The method, the cap ``L`` and the halting constants.
+        cell: ``"rnn"``, ``"lstm"``, ``"gru"`` or a cell module
+            (see :class:`~pact_seq.layer.AdaptiveRecurrent`).
         init: ``"tf"`` (default) initialises like the published TensorFlow code of
-            Fojo et al.: Glorot-uniform over each cell's joint kernel ``[x, h] -> gates``
-            with zero biases (an LSTM's forget-gate bias 1, TF's ``forget_bias``), and
-            Glorot-uniform readout and halting weights. The readout bias is zero; the
-            authors' parity scripts leave theirs (``softmax_b``) to TF's default
-            Glorot-uniform, ``U(-sqrt(3), sqrt(3))`` for a single logit, which made no
-            difference to learning speed in our runs (``docs/results/parity.md``).
-            ``"torch"`` keeps torch's ``U(-1/sqrt(H), 1/sqrt(H))``. The halting bias is
-            ``halting_bias`` either way.
+            Fojo et al.: Glorot-uniform over each built-in cell's joint kernel
+            ``[x, h] -> gates`` with zero biases (an LSTM's forget-gate bias 1, TF's
+            ``forget_bias``), and Glorot-uniform readout and halting weights. The readout
+            bias is zero; the authors' parity scripts leave theirs (``softmax_b``) to TF's
+            default Glorot-uniform, ``U(-sqrt(3), sqrt(3))`` for a single logit, which
+            made no difference to learning speed in our runs
+            (``docs/results/parity.md``). ``"torch"`` keeps torch's
+            ``U(-1/sqrt(H), 1/sqrt(H))``. A cell module of your own keeps its own
+            initialisation either way. The halting bias is the settings' either way.
+        execution: The layer's execution (``"compact"`` by default).
     """
 
     def __init__(
@@ -64,53 +60,39 @@ class SequenceModel(nn.Module):
         input_size: int,
         output_size: int,
         hidden_size: int,
+        settings: HaltingSettings,
         *,
-        mode: Mode,
-        cell: CellType,
-        max_ponder: int = 100,
-        repeats: int = 1,
-        temperature: float = 2.0 / 3.0,
-        eps: float = 0.01,
-        delta: float = 0.01,
-        halting_bias: float = 1.0,
-        eval_halting: HaltingMode | None = None,
+        cell: CellType | nn.Module = "rnn",
         init: Init = "tf",
+        execution: str | Execution = "compact",
     ) -> None:
         super().__init__()
         if init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}; got {init!r}")
         self.recurrent = AdaptiveRecurrent(
-            input_size,
-            hidden_size,
-            mode=mode,
-            cell=cell,
-            max_ponder=max_ponder,
-            repeats=repeats,
-            temperature=temperature,
-            eps=eps,
-            delta=delta,
-            halting_bias=halting_bias,
-            eval_halting=eval_halting,
+            input_size, hidden_size, settings, cell=cell, execution=execution
         )
         self.readout = nn.Linear(hidden_size, output_size)
         if init == "tf":
-            self._tf_init()
+            self._tf_init(builtin_cell=isinstance(cell, str))
 
     @torch.no_grad()
-    def _tf_init(self) -> None:
+    def _tf_init(self, *, builtin_cell: bool) -> None:
         """Glorot-uniform weights and zero biases, as TF1's RNN cells and dense layers."""
         cell = self.recurrent.cell
-        fan_in = cell.input_size + cell.hidden_size
-        fan_out = cell.weight_ih.shape[0]  # gates * H
-        bound = math.sqrt(6.0 / (fan_in + fan_out))
-        for weight in (cell.weight_ih, cell.weight_hh):
-            weight.uniform_(-bound, bound)
-        for bias in (cell.bias_ih, cell.bias_hh):
-            if bias is not None:
-                bias.zero_()
-        if isinstance(cell, nn.LSTMCell) and cell.bias_ih is not None:
-            hidden = cell.hidden_size
-            cell.bias_ih[hidden : 2 * hidden] = 1.0  # gates i, f, g, o: the forget gate
+        if builtin_cell:
+            assert isinstance(cell, nn.RNNCellBase)
+            fan_in = cell.input_size + cell.hidden_size
+            fan_out = cell.weight_ih.shape[0]  # gates * H
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            for weight in (cell.weight_ih, cell.weight_hh):
+                weight.uniform_(-bound, bound)
+            for bias in (cell.bias_ih, cell.bias_hh):
+                if bias is not None:
+                    bias.zero_()
+            if isinstance(cell, nn.LSTMCell) and cell.bias_ih is not None:
+                hidden = cell.hidden_size
+                cell.bias_ih[hidden : 2 * hidden] = 1.0  # gates i, f, g, o: the forget gate
         nn.init.xavier_uniform_(self.readout.weight)
         nn.init.zeros_(self.readout.bias)
         head = self.recurrent.halting_head
@@ -118,15 +100,15 @@ class SequenceModel(nn.Module):
             nn.init.xavier_uniform_(head.weight)
 
     @property
-    def mode(self) -> Mode:
-        """The layer's mode."""
-        return self.recurrent.mode
+    def settings(self) -> HaltingSettings:
+        """The layer's halting settings."""
+        return self.recurrent.settings
 
     def forward(
         self,
         x: Tensor,
         *,
-        halting: HaltingMode | None = None,
+        halting: Halting | None = None,
         generator: torch.Generator | None = None,
     ) -> ModelOutput:
         """Map ``x: [B, T, I]`` to logits ``[B, T, output_size]`` and the halting report."""
@@ -135,45 +117,17 @@ class SequenceModel(nn.Module):
 
 
 def parity_model(
-    mode: Mode,
-    *,
-    bits: int = 64,
-    hidden_size: int = 128,
-    max_ponder: int = 100,
-    repeats: int = 1,
-    temperature: float = 2.0 / 3.0,
+    settings: HaltingSettings, *, bits: int = 64, hidden_size: int = 128
 ) -> SequenceModel:
-    """The published parity model: a 128-unit tanh RNN cell, at most 100 ponder steps."""
-    return SequenceModel(
-        bits,
-        1,
-        hidden_size,
-        mode=mode,
-        cell="rnn",
-        max_ponder=max_ponder,
-        repeats=repeats,
-        temperature=temperature,
-    )
+    """The published parity model: a 128-unit tanh RNN cell (REFERENCE §3).
+
+    The published cap is ``L = 100`` (``HaltingSettings(max_iterations=100)``).
+    """
+    return SequenceModel(bits, 1, hidden_size, settings, cell="rnn")
 
 
 def addition_model(
-    mode: Mode,
-    *,
-    digits: int = 5,
-    out_digits: int = 6,
-    hidden_size: int = 512,
-    max_ponder: int = 20,
-    repeats: int = 1,
-    temperature: float = 2.0 / 3.0,
+    settings: HaltingSettings, *, digits: int = 5, out_digits: int = 6, hidden_size: int = 512
 ) -> SequenceModel:
-    """The published addition model: a 512-unit LSTM, at most 20 ponder steps."""
-    return SequenceModel(
-        10 * digits,
-        11 * out_digits,
-        hidden_size,
-        mode=mode,
-        cell="lstm",
-        max_ponder=max_ponder,
-        repeats=repeats,
-        temperature=temperature,
-    )
+    """The published addition model: a 512-unit LSTM (REFERENCE §3; ``L = 20``)."""
+    return SequenceModel(10 * digits, 11 * out_digits, hidden_size, settings, cell="lstm")

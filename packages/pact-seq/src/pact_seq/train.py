@@ -36,9 +36,22 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pact_core import HALTING_MODES, EMABaseline, HaltingMode
+from pact_core import (
+    METHODS,
+    REDUCTIONS,
+    AdaptiveLoss,
+    EMABaseline,
+    Halting,
+    Interval,
+    Reduction,
+    WarmUp,
+)
 from pact_core.runs import (
     ProgressBar,
+    add_halting_arguments,
+    halting_fields,
+    integer,
+    number,
     load_checkpoint,
     retain_freed_memory,
     rng_state,
@@ -55,12 +68,11 @@ from pact_seq.config import (
     TrainConfig,
     build_model,
     build_task,
+    settings_for,
 )
 from pact_seq.evaluate import EVAL_SEED_OFFSET, evaluate
-from pact_seq.layer import MODES
-from pact_seq.objective import PENALTY_REDUCTIONS
 from pact_seq.model import ModelOutput, SequenceModel
-from pact_seq.objective import Loss, PenaltyReduction, training_loss
+from pact_seq.objective import training_loss
 from pact_seq.smoothing import (
     DEFAULT_WINDOW,
     fojo_steps_to_solve,
@@ -76,13 +88,24 @@ LOG = "log.jsonl"
 SUMMARY = "summary.json"
 #: Fields that may change when a run is resumed.
 RESUMABLE_CHANGES = frozenset(
-    {"steps", "checkpoint_every", "eval_samples", "eval_mode", "stop_when_solved"}
+    {"steps", "checkpoint_every", "eval_samples", "halting.eval_halting", "stop_when_solved"}
 )
 #: A log point counts as collapsed when at least this share of the training batch's
 #: inputs halts after the first iteration (ACT's trap at ``N = 1``).
 COLLAPSE_SHARE = 0.99
 #: Halting modes a PACT model is evaluated in for the summary, from the same weights.
-PACT_EVAL_MODES: tuple[HaltingMode, ...] = ("discrete", "thresholded", "relaxed")
+PACT_EVAL_MODES: tuple[Halting, ...] = ("discrete", "thresholded", "relaxed")
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as ``{"halting.tau": ..., "steps": ...}``."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def train_step(
@@ -94,9 +117,9 @@ def train_step(
     tau: float,
     baseline: EMABaseline | None,
     generator: torch.Generator,
-    reduction: PenaltyReduction = "mean",
+    reduction: Reduction = "mean",
     frozen: tuple[torch.nn.Parameter, ...] = (),
-) -> tuple[ModelOutput, Loss]:
+) -> tuple[ModelOutput, AdaptiveLoss]:
     """One Adam step on ``batch``; nothing is read back to the host.
 
     ``frozen`` parameters get no update (their gradients are dropped, so Adam does not
@@ -143,7 +166,7 @@ class Trainer:
         model = build_model(config, task).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         baseline = None
-        if config.model == "pact-reinforce":
+        if config.halting.method == "pact-reinforce":
             baseline = EMABaseline(config.baseline_decay).to(device)
         data = torch.Generator(device).manual_seed(config.seed)
         noise = torch.Generator(device).manual_seed(config.seed + 1)
@@ -173,8 +196,8 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; the configurations must agree (up to ``steps``)."""
-        saved = TrainConfig.from_dict(state["config"]).to_dict()
-        current = self.config.to_dict()
+        saved = _flat(TrainConfig.from_dict(state["config"]).to_dict())
+        current = _flat(self.config.to_dict())
         changed = sorted(
             k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]
         )
@@ -224,18 +247,16 @@ class Trainer:
                 record["h1"] = float(first.double().mean())
         return record
 
-    def train_once(self) -> tuple[Batch, ModelOutput, Loss]:
+    def train_once(self) -> tuple[Batch, ModelOutput, AdaptiveLoss]:
         """Sample a training batch and take one optimizer step on it (no host sync)."""
         config = self.config
         batch = self.task.sample(config.batch_size, self.data)
-        warmup = config.in_warmup(self.step)
+        warmup = config.warmup
         layer = self.model.recurrent
         frozen: tuple[torch.nn.Parameter, ...] = ()
-        if warmup and config.warmup_freeze and layer.halting_head is not None:
+        if warmup.active(self.step) and warmup.freeze_head and layer.halting_head is not None:
             frozen = tuple(layer.halting_head.parameters())
-        cap = config.warmup_max_ponder if warmup else None
-        if cap is not None:
-            layer.max_ponder = min(cap, config.max_ponder)
+        layer.settings = warmup.settings(config.halting, self.step)
         try:
             output, loss = train_step(
                 self.model,
@@ -249,7 +270,7 @@ class Trainer:
                 frozen=frozen,
             )
         finally:
-            layer.max_ponder = config.max_ponder
+            layer.settings = config.halting
         return batch, output, loss
 
     def run(self, out: Path, *, progress: bool = True) -> None:
@@ -328,15 +349,15 @@ class Trainer:
             self.model,
             self.task,
             samples=config.eval_samples,
-            halting=config.resolved_eval_mode,
+            halting=config.halting.eval_default,
             seed=seed,
             device=self.device,
         )
         summary: dict[str, Any] = {
             "task": config.task,
-            "model": config.model,
-            "tau": config.tau if config.has_halting else None,
-            "repeats": None if config.has_halting else config.repeats,
+            "method": config.halting.method,
+            "max_iterations": config.halting.max_iterations,
+            "tau": config.halting.tau if config.has_halting else None,
             "steps": self.step,
             "stopped_when_solved": config.stop_when_solved and self.step < config.steps,
             "seed": config.seed,
@@ -346,12 +367,12 @@ class Trainer:
             "accuracy": main_eval.accuracy,
             "mean_ponder": main_eval.mean_ponder,
             "mean_cost": main_eval.mean_cost,
-            "eval_mode": main_eval.eval_mode,
+            "eval_halting": main_eval.eval_halting,
             "eval_samples": config.eval_samples,
         }
         if config.task == "addition":
             summary["digit_accuracy"] = main_eval.digit_accuracy
-        if config.model in ("pact", "pact-reinforce"):
+        if config.halting.method in ("pact", "pact-reinforce"):
             summary["evaluations"] = {
                 mode: asdict(
                     evaluate(
@@ -381,46 +402,53 @@ class Trainer:
         return summary
 
 
+#: ``--model`` choices: the methods, and Fojo et al.'s two baselines (``repeat`` is the
+#: fixed method with ``L = --repeats``, ``plain`` the fixed method with ``L = 1``).
+MODEL_CHOICES = (*METHODS, "repeat", "plain")
+_COUNT = Interval(1.0, integer=True)
+_STEPS = Interval(0.0, integer=True)
+
+
 def _parser() -> Parser:
     parser = Parser(prog="pact_seq.train", description=__doc__.splitlines()[0])
     add = parser.add_argument
+    count, whole = integer(_COUNT), integer(_STEPS)
     add("--task", choices=TASKS, default="parity", help="parity or addition")
-    add("--model", choices=MODES, required=True, help="layer mode")
-    add("--tau", type=float, default=1e-3, help="computation penalty (> 0)")
-    add("--repeats", type=int, default=None, help=f"Repeat-RNN rho (default {DEFAULT_REPEATS})")
-    add("--steps", type=int, default=None, help="training steps (default: 200k / 1M)")
-    add("--seed", type=int, default=0, help="seed of weights, data and noise")
+    add("--model", choices=MODEL_CHOICES, required=True,
+        help="act, pact, pact-reinforce, fixed; repeat (Repeat-RNN) or plain")  # fmt: skip
+    add("--repeats", type=count, default=None, help=f"Repeat-RNN rho (default {DEFAULT_REPEATS})")
+    add_halting_arguments(parser, defaults={"max_iterations": "100 parity, 20 addition"})
+    add("--steps", type=count, default=None, help="training steps (default: 200k / 1M)")
+    add("--seed", type=integer(), default=0, help="seed of weights, data and noise")
     add("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     add("--out", required=True, help="output directory")
     add("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    add("--log-every", type=int, default=1000, help="steps between log points")
-    add("--checkpoint-every", type=int, default=5000, help="steps between checkpoints")
+    add("--log-every", type=count, default=1000, help="steps between log points")
+    add("--checkpoint-every", type=count, default=5000, help="steps between checkpoints")
     add("--cell", choices=("rnn", "lstm", "gru"), default=None, help="cell (task default)")
-    add("--hidden-size", type=int, default=None, help="hidden units (task default)")
-    add("--batch-size", type=int, default=None, help="batch size (task default)")
-    add("--lr", type=float, default=1e-3, help="Adam learning rate")
-    add("--max-ponder", type=int, default=None, help="ponder cap L (100 / 20)")
-    add("--bits", type=int, default=64, help="parity input length")
+    add("--hidden-size", type=count, default=None, help="hidden units (task default)")
+    add("--batch-size", type=count, default=None, help="batch size (task default)")
+    add("--lr", type=number(Interval(0.0, low_closed=False)), default=1e-3,
+        help="Adam learning rate")  # fmt: skip
+    add("--bits", type=count, default=64, help="parity input length")
     add("--random-positions", action="store_true", help="parity nonzeros anywhere")
-    add("--numbers", type=int, default=5, help="addition sequence length")
-    add("--digits", type=int, default=5, help="addition max digits per number")
-    add("--temperature", type=float, default=2.0 / 3.0, help="Concrete temperature")
-    add("--delta", type=float, default=0.01, help="relaxed PACT clipping threshold")
-    add("--halting-bias", type=float, default=1.0, help="initial halting bias")
-    add("--penalty-reduction", choices=PENALTY_REDUCTIONS, default="mean",
+    add("--numbers", type=integer(Interval(2.0, integer=True)), default=5,
+        help="addition sequence length")  # fmt: skip
+    add("--digits", type=count, default=5, help="addition max digits per number")
+    add("--penalty-reduction", choices=REDUCTIONS, default="mean",
         help="cost over timesteps: mean (Fojo et al.'s code) or sum (pact < 0.2)")  # fmt: skip
-    add("--warmup-steps", type=int, default=0,
+    add("--warmup-steps", type=whole, default=0,
         help="halting warm-up (a deviation from the papers): tau 0, head frozen")  # fmt: skip
-    add("--ramp-steps", type=int, default=0, help="linear tau ramp after the warm-up")
+    add("--ramp-steps", type=whole, default=0, help="linear tau ramp after the warm-up")
     add("--warmup-freeze", action=argparse.BooleanOptionalAction, default=True,
         help="freeze the halting head during the warm-up")  # fmt: skip
-    add("--warmup-max-ponder", type=int, default=None, help="ponder cap during the warm-up")
-    add("--eval-mode", choices=HALTING_MODES, default=None, help="halting at evaluation")
-    add("--eval-samples", type=int, default=10_000, help="fresh evaluation samples")
+    add("--warmup-max-iterations", "--warmup-max-ponder", type=count, default=None,
+        help="cap L during the warm-up")  # fmt: skip
+    add("--eval-samples", type=count, default=10_000, help="fresh evaluation samples")
     add("--init", choices=("tf", "torch"), default="tf", help="weight init (tf: published code)")
     add("--stop-when-solved", action="store_true",
         help="end once steps_to_solve is settled (35 log points after 98%%)")  # fmt: skip
-    add("--threads", type=int, default=None, help="torch CPU threads")
+    add("--threads", type=count, default=None, help="torch CPU threads")
     add("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -433,48 +461,35 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespac
     def pick(value: Any, name: str) -> Any:
         return defaults[name] if value is None else value
 
-    if args.repeats is not None and args.repeats < 1:
-        raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
-    repeats = 1  # halting models and plain run the cell once per iteration
-    if args.model == "repeat":
-        repeats = DEFAULT_REPEATS if args.repeats is None else args.repeats
-    elif args.model == "plain" and args.repeats is not None:
-        repeats = args.repeats  # TrainConfig rejects anything but 1
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    fields = halting_fields(args)
+    fields.setdefault("max_iterations", defaults["max_iterations"])
+    halting = settings_for(args.model, repeats=args.repeats, **fields)
     config = TrainConfig(
         task=args.task,
-        model=args.model,
-        tau=args.tau,
-        repeats=repeats,
+        halting=halting,
         steps=pick(args.steps, "steps"),
         seed=args.seed,
         cell=pick(args.cell, "cell"),
         hidden_size=pick(args.hidden_size, "hidden_size"),
         batch_size=pick(args.batch_size, "batch_size"),
         lr=args.lr,
-        max_ponder=pick(args.max_ponder, "max_ponder"),
         bits=args.bits,
         random_positions=args.random_positions,
         numbers=args.numbers,
         digits=args.digits,
-        temperature=args.temperature,
-        delta=args.delta,
-        halting_bias=args.halting_bias,
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
         eval_samples=args.eval_samples,
-        eval_mode=args.eval_mode,
         init=args.init,
         stop_when_solved=args.stop_when_solved,
         penalty_reduction=args.penalty_reduction,
-        warmup_steps=args.warmup_steps,
-        ramp_steps=args.ramp_steps,
-        warmup_freeze=args.warmup_freeze,
-        warmup_max_ponder=args.warmup_max_ponder,
+        warmup=WarmUp(
+            steps=args.warmup_steps,
+            ramp_steps=args.ramp_steps,
+            freeze_head=args.warmup_freeze,
+            max_iterations=args.warmup_max_iterations,
+        ),
     )
-    if not 0 <= config.delta < 1:
-        raise ConfigError(f"--delta must lie in [0, 1), got {config.delta}")
     return config, args
 
 
@@ -512,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = trainer.summary()
     write_text_atomic(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
     if not args.quiet:
-        keys = ("steps_to_solve", "accuracy", "mean_ponder", "eval_mode")
+        keys = ("steps_to_solve", "accuracy", "mean_ponder", "eval_halting")
         print(json.dumps({k: summary[k] for k in keys}))
     return 0
 

@@ -2,43 +2,46 @@
 
 One pre-activation ResNet runs dense, as SACT (ACT per position) or as PSACT (relaxed,
 discrete or thresholded halting per position, Figurnov, Sobolev and Vetrov 2018,
-sec. 4.1), with the halting math from :mod:`pact_core` and FLOPs counted as SACT does.
+sec. 4.1); each block is an adaptive computation block run by
+:func:`pact_core.adaptive_loop`, and FLOPs are counted as SACT does.
 
 Example::
 
     >>> import torch
     >>> from pact_vision import resnet32
-    >>> model = resnet32(mode="thresholded").eval()
+    >>> model = resnet32("pact").eval()  # thresholded halting in eval()
     >>> out = model(torch.randn(1, 3, 32, 32))
     >>> out.logits.shape
     torch.Size([1, 10])
 """
 
 from pact_vision.models import (
-    MODES,
+    EXECUTIONS,
     AdaptiveBlock,
     AdaptiveResNet,
-    Mode,
+    Execution,
     ResNetOptions,
+    max_iterations_of,
     resnet,
     resnet32,
     resnet110,
-    units_per_block,
 )
 from pact_vision.output import BlockOutput, ResNetOutput
+from pact_vision.sparse import SparseTiles
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "MODES",
+    "EXECUTIONS",
     "AdaptiveBlock",
     "AdaptiveResNet",
     "BlockOutput",
-    "Mode",
+    "Execution",
     "ResNetOptions",
     "ResNetOutput",
+    "SparseTiles",
+    "max_iterations_of",
     "resnet",
     "resnet32",
     "resnet110",
-    "units_per_block",
 ]

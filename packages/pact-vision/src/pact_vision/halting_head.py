@@ -62,12 +62,13 @@ class HaltingHead(nn.Module):
 
     Args:
         channels: ``C``, the channels of the unit output ``u`` the head reads.
+        bias: The initial bias (default -3).
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, *, bias: float = INIT_BIAS) -> None:
         super().__init__()
         self.local = nn.Conv2d(channels, 1, 3, padding=1, bias=False)
-        self.bias = nn.Parameter(torch.full((), INIT_BIAS))
+        self.bias = nn.Parameter(torch.full((), float(bias)))
         self.pooled = nn.Linear(channels, 1, bias=False)
         nn.init.zeros_(self.local.weight)
         nn.init.zeros_(self.pooled.weight)

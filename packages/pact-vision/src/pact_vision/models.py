@@ -1,104 +1,89 @@
 """CIFAR pre-activation ResNets with spatially adaptive computation: dense, SACT and PSACT.
 
-One set of weights runs in five modes (PACT sec. 4.1 and 6):
+One set of weights runs with every halting of :class:`pact_core.HaltingSettings`
+(PACT sec. 4.1 and 6):
 
-* ``"dense"``: a plain ResNet (the halting heads, if any, are not run);
+* ``"fixed"``: a plain (dense) ResNet; the halting heads, if any, are not run;
 * ``"act"``: SACT, Graves' ACT at every spatial position (Alg. 4);
 * ``"relaxed"``: PSACT with Concrete-relaxed halting (Alg. 3, eq. 27);
 * ``"discrete"``: PSACT with sampled halting (Alg. 1), trained with REINFORCE (eq. 26);
 * ``"thresholded"``: PSACT halting at the first ``h > 0.5`` (Alg. 2).
 
-Each of the three blocks of ``n`` residual units is one adaptive computation block per
-spatial position (or per ``g x g`` patch with grouping), run by a
-:class:`pact_core.HaltingStream`. The first unit of a block always runs everywhere; each
-unit but the last is followed by a :class:`~pact_vision.halting_head.HaltingHead`.
-Unit ``l > 1`` is the masked residual unit of eq. 28, ``u^l = u^{l-1} + f(u^{l-1}) * a``,
-with ``a`` the stream's active mask (0/1, or the clipped stick ``r * [r > delta]`` when
-relaxed). In the PACT modes the block output is the last ``u^L``: for discrete and
-thresholded halting that is ``u^z``; for the relaxed one the continuous mask has already
-weighted each residual by the stick that remains before it, which is how eq. 28 stands in
-for the weighted sum of Alg. 3 in a residual network. SACT's output is the ACT-weighted
-sum of the states (Alg. 4, as in SACT's code), with a 0/1 mask.
+Each of the three blocks of ``L`` residual units is one adaptive computation block per
+spatial position (or per ``g x g`` patch with grouping), run by
+:func:`pact_core.adaptive_loop` with residual steps: the first unit of a block always runs
+everywhere; each unit but the last is followed by a
+:class:`~pact_vision.halting_head.HaltingHead`; unit ``l > 1`` is the masked residual unit
+of eq. 28, ``u^l = u^{l-1} + f(u^{l-1}) * a``, with ``a`` the active mask (0/1, or the
+clipped stick ``r * [r > delta]`` when relaxed). In the PACT haltings the block output is
+the last ``u^L``: for discrete and thresholded halting that is ``u^z``; for the relaxed
+one the continuous mask has already weighted each residual by the stick that remains
+before it, which is how eq. 28 stands in for the weighted sum of Alg. 3 in a residual
+network. SACT's output is the ACT-weighted sum of the states (Alg. 4, as in SACT's code),
+with a 0/1 mask.
 
 With the default ``execution="masked"`` no halting decision is read on the host: all
 ``L`` units run (masked), so the forward pass never synchronises with the device. With
-``execution="sparse"`` (evaluation in the thresholded or discrete mode) each unit ``l > 1``
-computes only the tiles holding an active position and skips itself when there is none
-(:mod:`pact_vision.sparse`), which costs one host sync per unit and saves the time the
-masks save in FLOPs.
+``execution="sparse"`` (evaluation with thresholded or discrete halting) each unit
+``l > 1`` computes only the tiles holding an active position and skips itself when there
+is none (:class:`~pact_vision.sparse.SparseTiles`, an execution plugged into the
+engine), which costs one host sync per unit and saves the time the masks save in FLOPs.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal, TypedDict, TypeVar, Unpack, get_args
+from typing import Literal, TypedDict, Unpack, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pact_core import HaltingStream
-from pact_vision.flops import halting_head_flops, linear_flops, masked_unit_flops
-from pact_vision.grouping import (
+from pact_core import (
     GROUP_SIZES,
-    from_patches,
-    group_logits,
-    grouped_shape,
-    to_patches,
-    ungroup,
+    Halting,
+    HaltingSettings,
+    Method,
+    StepContext,
+    adaptive_loop,
+    check_choice,
 )
-from pact_vision.halting_head import HaltingHead
+from pact_vision.flops import halting_head_flops, linear_flops, masked_unit_flops
+from pact_vision.halting_head import INIT_BIAS, HaltingHead
 from pact_vision.output import BlockOutput, ResNetOutput
-from pact_vision.sparse import sparse_unit_forward
+from pact_vision.sparse import SparseTiles
 from pact_vision.units import LEAKY_SLOPE, PreActUnit, batch_norm, conv3x3
 
 __all__ = [
     "EXECUTIONS",
-    "MODES",
     "AdaptiveBlock",
     "AdaptiveResNet",
     "Execution",
-    "Mode",
     "ResNetOptions",
+    "max_iterations_of",
     "resnet",
     "resnet32",
     "resnet110",
-    "units_per_block",
 ]
 
-Mode = Literal["dense", "act", "relaxed", "discrete", "thresholded"]
-MODES: tuple[Mode, ...] = get_args(Mode)
 Execution = Literal["masked", "sparse"]
 EXECUTIONS: tuple[Execution, ...] = get_args(Execution)
-SPARSE_MODES = ("thresholded", "discrete")
+SPARSE_HALTINGS: tuple[Halting, ...] = ("thresholded", "discrete")
 
 
-_Choice = TypeVar("_Choice", bound=str)
-
-
-def _one_of(name: str, value: str, choices: tuple[_Choice, ...]) -> _Choice:
-    """Return ``value`` typed as one of ``choices``, else raise a ``ValueError``."""
-    for known in choices:
-        if value == known:
-            return known
-    raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-
-
-def check_mode(mode: str) -> Mode:
-    """Return ``mode`` if it is one of :data:`MODES`, else raise ``ValueError``."""
-    return _one_of("mode", mode, MODES)
-
-
-def _block_halting_flops(actives: list[Tensor], channels: int) -> Tensor:
+def _block_halting_flops(executed: Tensor, num_units: int, channels: int) -> Tensor:
     """int64 ``[B]``: FLOPs of units ``2..L`` and heads ``1..L-1`` of a block, in one pass.
 
-    ``actives[k]`` (bool ``[B, H, W]``) holds the positions that ran unit ``k + 1``; the
-    head after unit ``k + 1`` runs where that unit did. Counting all maps at once costs
-    a few operations per block instead of several per unit.
+    Unit ``l`` ran at the positions that executed at least ``l`` units (``executed``,
+    int64 ``[B, H, W]``; a halted position never runs again), and the head after unit
+    ``l`` ran where that unit did. Counting all maps at once costs a few operations per
+    block instead of several per unit.
     """
-    batch = actives[0].shape[0]
-    units = torch.stack(actives[1:], dim=1).flatten(0, 1)  # [B * (L - 1), H, W]
-    heads = torch.stack(actives[:-1], dim=1).flatten(0, 1)
+    batch = executed.shape[0]
+    levels = torch.arange(1, num_units + 1, device=executed.device).view(1, -1, 1, 1)
+    ran = executed.unsqueeze(1) >= levels  # [B, L, H, W]: ran unit l
+    units = ran[:, 1:].flatten(0, 1)  # [B * (L - 1), H, W]
+    heads = ran[:, :-1].flatten(0, 1)
     per_map = masked_unit_flops(units, channels) + halting_head_flops(heads, channels)
     return per_map.view(batch, -1).sum(dim=1)
 
@@ -112,10 +97,18 @@ class AdaptiveBlock(nn.Module):
         stride: Stride of the first unit.
         num_units: ``L >= 1``.
         halting: Build the ``L - 1`` halting heads.
+        halting_bias: Initial bias of the heads.
     """
 
     def __init__(
-        self, in_channels: int, channels: int, stride: int, num_units: int, *, halting: bool
+        self,
+        in_channels: int,
+        channels: int,
+        stride: int,
+        num_units: int,
+        *,
+        halting: bool,
+        halting_bias: float = INIT_BIAS,
     ) -> None:
         super().__init__()
         self.channels = channels
@@ -124,7 +117,9 @@ class AdaptiveBlock(nn.Module):
             + [PreActUnit(channels, channels) for _ in range(num_units - 1)]
         )
         self.heads = nn.ModuleList(
-            [HaltingHead(channels) for _ in range(num_units - 1)] if halting else []
+            [HaltingHead(channels, bias=halting_bias) for _ in range(num_units - 1)]
+            if halting
+            else []
         )
 
     @property
@@ -142,174 +137,144 @@ class AdaptiveBlock(nn.Module):
         """``L``, the number of residual units."""
         return len(self.units)
 
+    def _step(self, u: Tensor, context: StepContext) -> Tensor:
+        """Unit ``l`` as a residual step of eq. 28 (the mask is ``None`` when all run)."""
+        unit = self.units[context.iteration - 1]
+        mask = context.mask
+        out: Tensor = unit(u, None if mask is None else mask.unsqueeze(1).to(u.dtype))
+        return out
+
     def forward(
         self,
         u: Tensor,
-        mode: Mode,
+        halting: Halting,
+        settings: HaltingSettings,
         *,
-        group: int,
-        temperature: float,
-        delta: float,
-        eps: float,
-        threshold: float,
+        group: int = 1,
         execution: Execution = "masked",
     ) -> BlockOutput:
-        """Run the block on ``u: [B, C_in, H_in, W_in]`` in ``mode``.
+        """Run the block on ``u: [B, C_in, H_in, W_in]``.
 
         Args:
             u: Block input.
-            mode: One of :data:`MODES`.
+            halting: One of the haltings of ``settings``' method.
+            settings: Temperature, delta, eps and threshold (the cap is the block's ``L``).
             group: Side ``g`` of the halting patches.
-            temperature: Concrete temperature ``lambda`` (relaxed).
-            delta: Stick clipping threshold ``delta`` (relaxed, eq. 28).
-            eps: ACT's ``epsilon`` (act).
-            threshold: Halting threshold (thresholded).
             execution: ``"masked"`` or ``"sparse"`` (binary masks, eval mode only).
 
         Returns:
             The block output ``[B, C, H, W]`` with its FLOPs, cost and maps.
         """
-        units, heads = self.residual_units, self.halting_heads
-        first = units[0]
-        u = first(u)
-        batch, _, height, width = u.shape
-        dense = first.dense_flops(height, width)
-        flops = torch.full((batch,), dense, dtype=torch.int64, device=u.device)
         num_units = self.num_units
-        if mode == "dense" or num_units == 1:
-            for unit in units[1:]:
-                u = unit(u)
-            if num_units > 1:
-                flops = flops + (num_units - 1) * units[-1].dense_flops(height, width)
-            executed = torch.full(
-                (batch, height, width), num_units, dtype=torch.int64, device=u.device
-            )
-            cost_map = executed.to(torch.float32)
-            return BlockOutput(u, flops, cost_map.flatten(1).mean(1), cost_map, executed, None)
-        if not heads:
-            raise ValueError(f"mode {mode!r} needs halting heads; the model was built without")
-
-        stream_dtype = torch.float64 if u.dtype == torch.float64 else torch.float32
-        stream = HaltingStream(
-            mode,
-            num_units,
-            (batch, *grouped_shape(height, width, group)),
+        if num_units == 1:
+            halting = "fixed"  # no unit can be skipped
+        elif halting != "fixed" and not self.heads:
+            raise ValueError(f"halting {halting!r} needs halting heads; the model was built without")
+        block = adaptive_loop(
+            self._step,
+            self.heads,
+            u,
+            settings.replace(max_iterations=num_units),
+            halting=halting,
+            execution=SparseTiles(self.residual_units) if execution == "sparse" else "masked",
+            update="residual",
             feature_dim=1,
-            device=u.device,
-            dtype=stream_dtype,
-            temperature=temperature,
-            delta=delta,
-            eps=eps,
-            threshold=threshold,
-            validate_args=False,
+            group=group,
         )
-        # Only SACT takes its output from the stream (the ACT-weighted sum); PSACT's output is
-        # the last u, whose residuals eq. 28 has already weighted by the active mask.
-        keep_states = mode == "act"
-        # actives[k]: the positions that ran unit k (all of them for the first unit).
-        actives = [torch.ones((batch, height, width), dtype=torch.bool, device=u.device)]
-        for index, unit in enumerate(units):
-            if index > 0:
-                mask = ungroup(stream.mask, group, height, width)  # eq. 28: a
-                actives.append(mask > 0)
-                if execution == "sparse":
-                    u = sparse_unit_forward(unit, u, actives[-1], in_place=True)
-                else:
-                    u = unit(u, mask.unsqueeze(1).to(u.dtype))
-            logits = None
-            if index < num_units - 1:
-                logits = group_logits(heads[index](u).to(stream_dtype), group)
-            stream.step(to_patches(u, group) if keep_states else None, logits=logits)
-        flops = flops + _block_halting_flops(actives, self.channels)
-        if mode == "act":
-            features = from_patches(stream.output, group, height, width).to(u.dtype)
+        features, executed = block.output, block.iterations
+        batch, _, height, width = features.shape
+        dense = self.residual_units[0].dense_flops(height, width)
+        flops = torch.full((batch,), dense, dtype=torch.int64, device=features.device)
+        if halting == "fixed":
+            if num_units > 1:
+                flops = flops + (num_units - 1) * self.residual_units[-1].dense_flops(height, width)
         else:
-            features = u
-        cost_map = ungroup(stream.cost, group, height, width)
-        executed = ungroup(stream.executed, group, height, width)
-        log_prob = stream.log_prob.flatten(1).sum(dim=1) if mode == "discrete" else None
+            flops = flops + _block_halting_flops(executed, num_units, self.channels)
+        cost_map = block.cost
+        log_prob = None if block.log_prob is None else block.log_prob.flatten(1).sum(dim=1)
         return BlockOutput(
             features, flops, cost_map.flatten(1).mean(dim=1), cost_map, executed, log_prob
         )
 
 
 class AdaptiveResNet(nn.Module):
-    """CIFAR pre-activation ResNet of ``6n + 2`` layers with per-position halting.
+    """CIFAR pre-activation ResNet of ``6L + 2`` layers with per-position halting.
 
-    The mode and the halting settings are plain attributes, so one model (one set of
+    The halting, grouping and execution are plain attributes, so one model (one set of
     weights) is evaluated every way without being rebuilt.
 
     Args:
-        units_per_block: ``n``, the residual units in each of the three blocks.
+        settings: The method (``"fixed"`` builds a plain ResNet without halting heads,
+            whose checkpoints load into a halting model that keeps its new heads), the
+            residual units per block ``L = max_iterations`` (5 for ResNet-32, 18 for
+            ResNet-110), and the halting constants. The heads start at
+            ``settings.halting_bias``, by default -3 (SACT).
         num_classes: Number of classes.
         in_channels: Image channels (3 for CIFAR, 1 for Fashion-MNIST).
         widths: Channels of the three blocks.
-        halting: Build the halting heads; ``False`` gives a plain ResNet that only runs
-            in ``"dense"`` mode (its checkpoints load into a halting model, which keeps
-            its new heads).
-        mode: Initial mode, one of :data:`MODES`.
+        halting: The halting of :meth:`forward`; ``None`` (the default) follows the
+            training mode: ``settings.train_halting`` in ``train()``,
+            ``settings.eval_default`` in ``eval()``.
         group: Side ``g`` of the patches whose halting logits are averaged (1, 2, 4, 8).
-        temperature: Concrete temperature ``lambda`` of the relaxed mode.
-        delta: Clipping threshold ``delta`` of the relaxed mode (eq. 28).
-        eps: ACT's ``epsilon`` (SACT mode).
-        threshold: Halting threshold of the thresholded mode.
         execution: ``"masked"`` (every unit runs everywhere, multiplied by its mask) or
-            ``"sparse"`` (units compute only where their mask is active; evaluation in the
-            thresholded or discrete mode only; same outputs up to summation order).
+            ``"sparse"`` (units compute only where their mask is active; evaluation with
+            thresholded or discrete halting only; same outputs up to summation order).
 
     Example::
 
         >>> import torch
-        >>> from pact_vision import resnet32
-        >>> model = resnet32(mode="relaxed")
-        >>> out = model(torch.randn(2, 3, 32, 32))
+        >>> from pact_core import HaltingSettings
+        >>> from pact_vision import AdaptiveResNet
+        >>> model = AdaptiveResNet(HaltingSettings("pact", max_iterations=5))
+        >>> out = model(torch.randn(2, 3, 32, 32))  # relaxed in train() mode
         >>> out.logits.shape, out.flops.shape, len(out.cost_maps)
         (torch.Size([2, 10]), torch.Size([2]), 3)
     """
 
     def __init__(
         self,
-        units_per_block: int,
+        settings: HaltingSettings,
         *,
         num_classes: int = 10,
         in_channels: int = 3,
         widths: tuple[int, int, int] = (16, 32, 64),
-        halting: bool = True,
-        mode: Mode = "dense",
+        halting: Halting | None = None,
         group: int = 1,
-        temperature: float = 2.0 / 3.0,
-        delta: float = 0.01,
-        eps: float = 0.01,
-        threshold: float = 0.5,
         execution: Execution = "masked",
     ) -> None:
         super().__init__()
-        if isinstance(units_per_block, bool) or not isinstance(units_per_block, int):
-            raise ValueError(f"units_per_block must be an integer >= 1, got {units_per_block!r}")
-        if units_per_block < 1:
-            raise ValueError(f"units_per_block must be an integer >= 1, got {units_per_block}")
-        self.units_per_block = units_per_block
+        self.settings = settings
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.widths = widths
-        self.halting = halting
         self.stem = conv3x3(in_channels, widths[0])
+        bias = settings.resolved_bias(INIT_BIAS)
         blocks = []
         previous = widths[0]
         for index, width in enumerate(widths):
             stride = 1 if index == 0 else 2
-            blocks.append(AdaptiveBlock(previous, width, stride, units_per_block, halting=halting))
+            blocks.append(
+                AdaptiveBlock(
+                    previous,
+                    width,
+                    stride,
+                    settings.max_iterations,
+                    halting=settings.has_halting,
+                    halting_bias=bias,
+                )
+            )
             previous = width
         self.blocks = nn.ModuleList(blocks)
         self.final_bn = batch_norm(previous)
         self.classifier = nn.Linear(previous, num_classes)
-        self.mode = mode
+        self.halting = halting
         self.group = group
-        self.temperature = temperature
-        self.delta = delta
-        self.eps = eps
-        self.threshold = threshold
         self.execution = execution
+
+    @property
+    def max_iterations(self) -> int:
+        """``L``, the residual units in each block."""
+        return self.settings.max_iterations
 
     @property
     def stages(self) -> tuple[AdaptiveBlock, ...]:
@@ -317,16 +282,20 @@ class AdaptiveResNet(nn.Module):
         return tuple(b for b in self.blocks if isinstance(b, AdaptiveBlock))
 
     @property
-    def mode(self) -> Mode:
-        """The current mode, one of :data:`MODES`; assign to switch."""
-        return self._mode
+    def halting(self) -> Halting | None:
+        """The halting of :meth:`forward`, or ``None`` to follow the training mode."""
+        return self._halting
 
-    @mode.setter
-    def mode(self, value: str) -> None:
-        mode = check_mode(value)
-        if mode != "dense" and not self.halting:
-            raise ValueError(f"mode {mode!r} needs halting heads; this model was built without")
-        self._mode = mode
+    @halting.setter
+    def halting(self, value: Halting | None) -> None:
+        self._halting = None if value is None else self.settings.check_halting(value)
+
+    @property
+    def current_halting(self) -> Halting:
+        """The halting the next :meth:`forward` uses."""
+        if self._halting is not None:
+            return self._halting
+        return self.settings.halting_for(self.training)
 
     @property
     def execution(self) -> Execution:
@@ -335,7 +304,7 @@ class AdaptiveResNet(nn.Module):
 
     @execution.setter
     def execution(self, value: str) -> None:
-        self._execution = _one_of("execution", value, EXECUTIONS)
+        self._execution = check_choice("execution", value, EXECUTIONS)
 
     @property
     def group(self) -> int:
@@ -349,16 +318,17 @@ class AdaptiveResNet(nn.Module):
         self._group = value
 
     def forward(self, x: Tensor) -> ResNetOutput:
-        """Classify images ``x: [B, C, H, W]`` in the current mode.
+        """Classify images ``x: [B, C, H, W]`` with :attr:`current_halting`.
 
         Returns:
             Logits, per-image FLOPs, and per-block costs, cost maps, executed-unit maps
-            and (discrete mode) ``log q(z)``; see :class:`~pact_vision.output.ResNetOutput`.
+            and (discrete halting) ``log q(z)``; see :class:`~pact_vision.output.ResNetOutput`.
         """
-        if self._execution == "sparse" and (self.training or self._mode not in SPARSE_MODES):
+        halting = self.current_halting
+        if self._execution == "sparse" and (self.training or halting not in SPARSE_HALTINGS):
             raise ValueError(
-                "execution='sparse' evaluates binary masks: it needs model.eval() and mode "
-                f"thresholded or discrete, got mode {self._mode!r} in "
+                "execution='sparse' evaluates binary masks: it needs model.eval() and "
+                f"halting thresholded or discrete, got halting {halting!r} in "
                 f"{'training' if self.training else 'eval'} mode"
             )
         u = self.stem(x)
@@ -368,14 +338,7 @@ class AdaptiveResNet(nn.Module):
         outputs = []
         for block in self.stages:
             result = block(
-                u,
-                self._mode,
-                group=self._group,
-                temperature=self.temperature,
-                delta=self.delta,
-                eps=self.eps,
-                threshold=self.threshold,
-                execution=self._execution,
+                u, halting, self.settings, group=self._group, execution=self._execution
             )
             outputs.append(result)
             u = result.features
@@ -395,10 +358,7 @@ class AdaptiveResNet(nn.Module):
 
     def extra_repr(self) -> str:
         """The architecture and halting settings, for ``repr(model)``."""
-        return (
-            f"n={self.units_per_block}, mode={self._mode!r}, group={self._group}, "
-            f"temperature={self.temperature}, delta={self.delta}"
-        )
+        return f"{self.settings}, halting={self._halting!r}, group={self._group}"
 
 
 class ResNetOptions(TypedDict, total=False):
@@ -407,37 +367,33 @@ class ResNetOptions(TypedDict, total=False):
     num_classes: int
     in_channels: int
     widths: tuple[int, int, int]
-    halting: bool
-    mode: Mode
+    halting: Halting | None
     group: int
-    temperature: float
-    delta: float
-    eps: float
-    threshold: float
     execution: Execution
 
 
-def _build(units_per_block: int, **kwargs: Unpack[ResNetOptions]) -> AdaptiveResNet:
-    return AdaptiveResNet(units_per_block, **kwargs)
+def resnet(
+    max_iterations: int, method: Method = "pact", **options: Unpack[ResNetOptions]
+) -> AdaptiveResNet:
+    """A ``6L + 2``-layer adaptive ResNet with default halting settings for ``method``.
+
+    For other halting constants build :class:`AdaptiveResNet` with your own settings.
+    """
+    return AdaptiveResNet(HaltingSettings(method, max_iterations=max_iterations), **options)
 
 
-def resnet(units_per_block: int, **kwargs: Unpack[ResNetOptions]) -> AdaptiveResNet:
-    """A ``6n + 2``-layer adaptive ResNet; keyword arguments go to :class:`AdaptiveResNet`."""
-    return _build(units_per_block, **kwargs)
+def resnet32(method: Method = "pact", **options: Unpack[ResNetOptions]) -> AdaptiveResNet:
+    """ResNet-32 (``L = 5`` units per block); see :func:`resnet`."""
+    return resnet(5, method, **options)
 
 
-def resnet32(**kwargs: Unpack[ResNetOptions]) -> AdaptiveResNet:
-    """ResNet-32 (``n = 5``); keyword arguments go to :class:`AdaptiveResNet`."""
-    return _build(5, **kwargs)
+def resnet110(method: Method = "pact", **options: Unpack[ResNetOptions]) -> AdaptiveResNet:
+    """ResNet-110 (``L = 18`` units per block); see :func:`resnet`."""
+    return resnet(18, method, **options)
 
 
-def resnet110(**kwargs: Unpack[ResNetOptions]) -> AdaptiveResNet:
-    """ResNet-110 (``n = 18``); keyword arguments go to :class:`AdaptiveResNet`."""
-    return _build(18, **kwargs)
-
-
-def units_per_block(arch: str) -> int:
-    """Parse an architecture name ``resnet{6n+2}`` (e.g. ``resnet32``) into ``n``."""
+def max_iterations_of(arch: str) -> int:
+    """Parse an architecture name ``resnet{6L+2}`` (e.g. ``resnet32``) into ``L``."""
     match = re.fullmatch(r"resnet(\d+)", arch)
     depth = int(match.group(1)) if match else -1
     if depth < 8 or (depth - 2) % 6:

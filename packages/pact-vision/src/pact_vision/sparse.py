@@ -33,13 +33,17 @@ syncs are these decisions (``nonzero`` on the tiles, ``any``/``all`` on the mask
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pact_core import Execution, Step, StepContext, Update
 from pact_vision.units import LEAKY_SLOPE, PreActUnit
 
 __all__ = [
+    "SparseTiles",
     "DEFAULT_DENSE_ABOVE",
     "MAX_TILE",
     "MIN_TILE",
@@ -247,3 +251,33 @@ def sparse_unit_forward(
         (image, tile_row, tile_column), update.permute(0, 2, 3, 1), accumulate=True
     )
     return out[:, :, :height, :width]
+
+
+class SparseTiles(Execution):
+    """The engine execution that runs each masked unit only on its active tiles.
+
+    Plugged into :func:`pact_core.adaptive_loop` for a block's residual units: the
+    first unit runs densely everywhere, every later one through
+    :func:`sparse_unit_forward` with the iteration's binary active mask (so it is
+    skipped when no position is active). Like ``"masked"`` it runs all ``L``
+    iterations, so the heads and ``N`` are those of the masked execution; it reads the
+    masks on the host (``sync_free = False``). Evaluation with thresholded or discrete
+    halting only.
+
+    Args:
+        units: The block's ``L`` residual units, in order.
+    """
+
+    name = "sparse"
+    early_exit = False
+    sync_free = False
+
+    def __init__(self, units: Sequence[PreActUnit]) -> None:
+        self.units = tuple(units)
+
+    def apply(self, step: Step, u: Tensor, context: StepContext, update: Update) -> Tensor:
+        """Unit ``l`` on the tiles that hold an active position (dense at ``l = 1``)."""
+        active = context.active
+        if active is None:
+            return step(u, context)
+        return sparse_unit_forward(self.units[context.iteration - 1], u, active, in_place=True)

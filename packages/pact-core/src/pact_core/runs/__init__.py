@@ -7,7 +7,7 @@ lives in pact-core because every model package depends on pact-core.
 """
 
 from pact_core.runs.allocator import allocator_description, retain_freed_memory
-from pact_core.runs.cli import OneLineParser, report_error
+from pact_core.runs.cli import OneLineParser, integer, number, report_error
 from pact_core.runs.device import resolve_device
 from pact_core.runs.files import load_checkpoint, save_atomic, write_text_atomic
 from pact_core.runs.progress import JsonlLog, ProgressBar
@@ -18,7 +18,9 @@ __all__ = [
     "OneLineParser",
     "ProgressBar",
     "allocator_description",
+    "integer",
     "load_checkpoint",
+    "number",
     "report_error",
     "resolve_device",
     "retain_freed_memory",
