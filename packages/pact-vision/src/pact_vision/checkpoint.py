@@ -8,6 +8,7 @@ with ``weights_only=True``. It holds at least ``"model"`` (a state dict) and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from torch import Tensor
 
 from pact_core import runs
 from pact_core.runs import save_atomic
-from pact_vision.models import AdaptiveResNet, check_mode
+from pact_core import HaltingSettings
+from pact_vision.models import AdaptiveResNet
 
 __all__ = [
     "CheckpointError",
@@ -57,17 +59,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def model_config(model: AdaptiveResNet) -> dict[str, Any]:
     """The keyword arguments that rebuild ``model`` with :func:`build_model`."""
     return {
-        "units_per_block": model.units_per_block,
+        "settings": asdict(model.settings),
         "num_classes": model.num_classes,
         "in_channels": model.in_channels,
         "widths": list(model.widths),
-        "halting": model.halting,
-        "mode": model.mode,
         "group": model.group,
-        "temperature": model.temperature,
-        "delta": model.delta,
-        "eps": model.eps,
-        "threshold": model.threshold,
     }
 
 
@@ -76,17 +72,11 @@ def build_model(config: Mapping[str, Any]) -> AdaptiveResNet:
     try:
         widths = tuple(int(w) for w in config["widths"])
         return AdaptiveResNet(
-            int(config["units_per_block"]),
+            HaltingSettings(**config["settings"]),
             num_classes=int(config["num_classes"]),
             in_channels=int(config["in_channels"]),
             widths=(widths[0], widths[1], widths[2]),
-            halting=bool(config["halting"]),
-            mode=check_mode(str(config["mode"])),
             group=int(config["group"]),
-            temperature=float(config["temperature"]),
-            delta=float(config["delta"]),
-            eps=float(config["eps"]),
-            threshold=float(config["threshold"]),
         )
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise CheckpointError(f"bad model_config in checkpoint: {exc}") from None

@@ -3,10 +3,11 @@ r"""Evaluate a checkpoint in several modes: test accuracy and mean FLOPs per ima
 Usage::
 
     python -m pact_vision.evaluate --checkpoint runs/psact/checkpoint.pt \\
-        --modes relaxed,discrete,thresholded
+        --haltings relaxed,discrete,thresholded
 
-Every mode runs with the same weights, so a SACT checkpoint can be evaluated as
-thresholded PSACT (the paper's fig. 8 check). Prints a table and, with ``--json``,
+Every halting runs with the same weights, so a SACT checkpoint can be evaluated as
+thresholded PSACT (the paper's fig. 8 check). The default is the haltings the run's
+method is reported with (:data:`pact_core.REPORT_HALTINGS`). Prints a table and, with ``--json``,
 writes the numbers as JSON.
 """
 
@@ -26,17 +27,18 @@ from pact_core.runs import OneLineParser, report_error, resolve_device, retain_f
 from pact_vision.augment import standardize
 from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
 from pact_vision.datasets import DATASETS, DataError, ImageSet, load_dataset
-from pact_vision.models import MODES, AdaptiveResNet, Mode, check_mode
+from pact_core import HALTINGS, REPORT_HALTINGS, Halting
+from pact_vision.models import AdaptiveResNet
 
 __all__ = ["EvalResult", "evaluate_model", "main"]
 
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Test metrics of one mode.
+    """Test metrics of one halting.
 
     Attributes:
-        mode: The mode evaluated.
+        halting: The halting evaluated.
         accuracy: Top-1 accuracy in ``[0, 1]``.
         loss: Mean cross-entropy.
         mean_flops: Mean FLOPs per image needed by the active masks.
@@ -45,7 +47,7 @@ class EvalResult:
         images: Number of images evaluated.
     """
 
-    mode: str
+    halting: str
     accuracy: float
     loss: float
     mean_flops: float
@@ -58,21 +60,21 @@ class EvalResult:
 def evaluate_model(
     model: AdaptiveResNet,
     data: ImageSet,
-    mode: Mode,
+    halting: Halting,
     *,
     batch_size: int = 500,
     device: torch.device | None = None,
     generator_seed: int = 0,
 ) -> EvalResult:
-    """Evaluate ``model`` in ``mode`` on ``data`` (standardised, no augmentation).
+    """Evaluate ``model`` with ``halting`` on ``data`` (standardised, no augmentation).
 
-    The model is put in eval mode and its mode is restored afterwards. Discrete and
-    relaxed modes sample from the global RNG, seeded with ``generator_seed`` inside a
+    The model is put in eval mode and its halting is restored afterwards. Discrete and
+    relaxed halting sample from the global RNG, seeded with ``generator_seed`` inside a
     forked RNG state, so the caller's random stream is left as it was.
     """
     device = device if device is not None else next(model.parameters()).device
-    previous_mode, was_training = model.mode, model.training
-    model.mode = mode
+    previous, was_training = model.halting, model.training
+    model.halting = halting
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=device)
     loss = torch.zeros((), dtype=torch.float64, device=device)
@@ -98,11 +100,11 @@ def evaluate_model(
                 batch_units = out.units_executed.double().sum(dim=0)
                 units = batch_units if units is None else units + batch_units
     finally:
-        model.mode = previous_mode
+        model.halting = previous
         model.train(was_training)
     count = max(len(data), 1)
     return EvalResult(
-        mode=mode,
+        halting=halting,
         accuracy=float(correct) / count,
         loss=float(loss) / count,
         mean_flops=float(flops) / count,
@@ -119,9 +121,11 @@ def _parser() -> OneLineParser:
     )
     parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint .pt file")
     parser.add_argument(
+        "--haltings",
         "--modes",
         default=None,
-        help=f"comma-separated modes from {','.join(MODES)} (default: all the model has)",
+        help=f"comma-separated haltings from {','.join(HALTINGS)} (default: the run's "
+        "report haltings)",
     )
     parser.add_argument("--data", choices=DATASETS, help="data set (default: the training one)")
     parser.add_argument("--data-dir", type=Path, help="data directory (default: the training one)")
@@ -150,11 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         payload = load_checkpoint(args.checkpoint)
         model = build_model(payload["model_config"])
         model.load_state_dict(payload["model"])
-        available: Sequence[Mode] = MODES if model.halting else ("dense",)
-        modes = [check_mode(m.strip()) for m in args.modes.split(",")] if args.modes else available
-        for mode in modes:
-            if mode not in available:
-                parser.error(f"mode {mode!r} needs halting heads; {args.checkpoint} has none")
+        settings = model.settings
+        modes: Sequence[Halting] = REPORT_HALTINGS[settings.method]
+        if args.haltings:
+            modes = [settings.check_halting(m.strip()) for m in args.haltings.split(",")]
         train_args = payload.get("train_config", {})
         name = args.data or train_args.get("data", "cifar10")
         root = args.data_dir or train_args.get("data_dir")
@@ -172,11 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         for mode in modes
     ]
-    print(f"{'mode':<12} {'accuracy':>9} {'MFLOPs':>9} {'cost':>7}  units per block")
+    print(f"{'halting':<12} {'accuracy':>9} {'MFLOPs':>9} {'cost':>7}  units per block")
     for r in results:
         units = " ".join(f"{u:.2f}" for u in r.units_per_block)
         print(
-            f"{r.mode:<12} {100 * r.accuracy:>8.2f}% {r.mean_flops / 1e6:>9.2f} "
+            f"{r.halting:<12} {100 * r.accuracy:>8.2f}% {r.mean_flops / 1e6:>9.2f} "
             f"{r.cost:>7.3f}  {units}"
         )
     if args.json:

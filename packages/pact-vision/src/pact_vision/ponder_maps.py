@@ -24,7 +24,8 @@ from pact_core.runs import OneLineParser, report_error, resolve_device
 from pact_vision.augment import standardize
 from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
 from pact_vision.datasets import DATASETS, DataError, load_dataset
-from pact_vision.models import MODES, AdaptiveResNet, Mode, check_mode
+from pact_core import HALTINGS, Halting
+from pact_vision.models import AdaptiveResNet
 from pact_vision.output import ResNetOutput
 from pact_vision.png import write_png
 
@@ -81,7 +82,11 @@ def _parser() -> OneLineParser:
     parser.add_argument("--checkpoint", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument(
-        "--mode", default=None, help=f"one of {', '.join(MODES)} (default: thresholded)"
+        "--halting",
+        "--mode",
+        choices=HALTINGS,
+        default=None,
+        help="the halting to draw (default: thresholded, fixed for a dense model)",
     )
     parser.add_argument("--count", type=int, default=8, help="number of test images")
     parser.add_argument("--first", type=int, default=0, help="index of the first test image")
@@ -107,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         payload = load_checkpoint(args.checkpoint)
         model: AdaptiveResNet = build_model(payload["model_config"])
         model.load_state_dict(payload["model"])
-        mode: Mode = check_mode(args.mode) if args.mode else "thresholded"
-        if not model.halting:
-            mode = "dense"
-        model.mode = mode
+        mode: Halting = args.halting or "thresholded"
+        if not model.settings.has_halting:
+            mode = "fixed"
+        model.halting = mode
         train_config = payload.get("train_config", {})
         name = args.data or train_config.get("data", "cifar10")
         test = load_dataset(name, args.data_dir or train_config.get("data_dir")).test
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         out = model(standardize(images.to(device)))
     height, width = images.shape[2:]
     units = executed_units_map(out, height, width)
-    n = model.units_per_block
+    n = model.max_iterations
     low, high = float(len(out.executed)), float(len(out.executed) * n)
     args.out.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -146,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 "flops": int(out.flops[i]),
             }
         )
-    summary = {"checkpoint": str(args.checkpoint), "mode": mode, "scale": [low, high]}
+    summary = {"checkpoint": str(args.checkpoint), "halting": mode, "scale": [low, high]}
     (args.out / "maps.json").write_text(json.dumps({**summary, "images": entries}, indent=2))
     print(f"wrote {len(entries)} ponder maps ({mode}) to {args.out}")
     return 0

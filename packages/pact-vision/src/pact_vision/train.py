@@ -2,12 +2,14 @@ r"""Train a dense ResNet, SACT or PSACT on CIFAR-10 or Fashion-MNIST.
 
 Usage::
 
-    python -m pact_vision.train --arch resnet32 --mode relaxed --tau 0.01 \\
+    python -m pact_vision.train --arch resnet32 --method pact --tau 0.01 \\
         --data cifar10 --data-dir data --init runs/dense/checkpoint.pt --out runs/psact
 
-Modes: ``dense`` (plain ResNet), ``act`` (SACT with ponder cost), ``relaxed`` (PSACT,
-eq. 27) and ``pact-reinforce`` (discrete PSACT with REINFORCE and an EMA baseline,
-eq. 26). The schedule is the paper's (supplement B): batch 128, SGD with momentum 0.9
+Methods (``--method``, :class:`pact_core.HaltingSettings`): ``fixed`` (a plain dense
+ResNet; ``dense`` is accepted too), ``act`` (SACT with ponder cost), ``pact`` (PSACT
+trained relaxed, eq. 27; ``relaxed`` is accepted too) and ``pact-reinforce`` (discrete
+PSACT with REINFORCE and an EMA baseline, eq. 26). The loss is
+:func:`pact_core.adaptive_loss`: cross-entropy plus ``tau * sum_k mean_positions N_k``. The schedule is the paper's (supplement B): batch 128, SGD with momentum 0.9
 and weight decay 2e-4, learning rate 0.1 divided by 10 at 60%, 75% and 90% of
 ``--steps``; REINFORCE uses Adam with learning rate 1e-3 and the same decay. Data stay
 on the device as one uint8 tensor and are augmented there a batch at a time.
@@ -26,18 +28,27 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pact_core import EMABaseline, reinforce_loss
+from pact_core import (
+    METHOD_ALIASES,
+    METHODS,
+    EMABaseline,
+    HaltingSettings,
+    adaptive_loss,
+    parse_method,
+)
 from pact_core.runs import (
     JsonlLog,
     OneLineParser,
     ProgressBar,
+    add_halting_arguments,
+    halting_fields,
     report_error,
     resolve_device,
     retain_freed_memory,
@@ -53,53 +64,16 @@ from pact_vision.checkpoint import (
 from pact_vision.datasets import DATASETS, DataError, DatasetName, ImageSet, load_dataset
 from pact_vision.distributed import Runtime, setup_runtime
 from pact_vision.evaluate import evaluate_model
-from pact_vision.grouping import GROUP_SIZES
-from pact_vision.models import AdaptiveResNet, Mode, _one_of, resnet, units_per_block
+from pact_core import GROUP_SIZES
+from pact_vision.models import AdaptiveResNet, max_iterations_of
 from pact_vision.schedule import BatchSampler, learning_rate
 
 __all__ = [
-    "REPORT_MODES",
-    "TRAIN_MODES",
     "TrainConfig",
-    "TrainMode",
     "TrainResult",
     "main",
-    "report_modes",
     "run",
 ]
-
-TrainMode = Literal["dense", "act", "relaxed", "pact-reinforce"]
-TRAIN_MODES: tuple[TrainMode, ...] = get_args(TrainMode)
-_MODEL_MODE: dict[TrainMode, Mode] = {
-    "dense": "dense",
-    "act": "act",
-    "relaxed": "relaxed",
-    "pact-reinforce": "discrete",
-}
-# PSACT is trained relaxed and evaluated discrete (PACT sec. 6).
-_EVAL_MODE: dict[TrainMode, Mode] = {
-    "dense": "dense",
-    "act": "act",
-    "relaxed": "discrete",
-    "pact-reinforce": "discrete",
-}
-#: The modes a model trained each way is evaluated in for reports and comparisons:
-#: PSACT in all three (PACT sec. 6), SACT also as thresholded PSACT (fig. 8).
-REPORT_MODES: dict[TrainMode, tuple[Mode, ...]] = {
-    "dense": ("dense",),
-    "act": ("act", "thresholded"),
-    "relaxed": ("relaxed", "discrete", "thresholded"),
-    "pact-reinforce": ("relaxed", "discrete", "thresholded"),
-}
-
-
-def report_modes(train_mode: str) -> tuple[Mode, ...]:
-    """:data:`REPORT_MODES` of a training mode read from a checkpoint or a report.
-
-    Raises:
-        ValueError: For a training mode that is not one of :data:`TRAIN_MODES`.
-    """
-    return REPORT_MODES[_one_of("training mode", train_mode, TRAIN_MODES)]
 
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -111,8 +85,7 @@ class TrainConfig:
     """Everything a training run depends on; saved in its checkpoints."""
 
     arch: str = "resnet32"
-    mode: TrainMode = "dense"
-    tau: float = 0.0
+    halting: HaltingSettings = HaltingSettings("fixed", max_iterations=5)
     data: DatasetName = "cifar10"
     data_dir: str | None = None
     download: bool = False
@@ -128,8 +101,6 @@ class TrainConfig:
     amp: str = "auto"
     channels_last: str = "auto"
     group: int = 1
-    temperature: float = 2.0 / 3.0
-    delta: float = 0.01
     baseline_decay: float = 0.99
     seed: int = 0
     log_every: int = 100
@@ -146,14 +117,17 @@ class TrainConfig:
         """The initial learning rate: ``--lr``, else 0.1 (SGD) or 1e-3 (Adam, REINFORCE)."""
         if self.lr is not None:
             return self.lr
-        return 1e-3 if self.mode == "pact-reinforce" else 0.1
+        return 1e-3 if self.halting.method == "pact-reinforce" else 0.1
 
     def check(self) -> None:
         """Raise ``ValueError`` with a one-line message for an invalid setting."""
-        units_per_block(self.arch)
+        units = max_iterations_of(self.arch)
+        if self.halting.max_iterations != units:
+            raise ValueError(
+                f"{self.arch} has {units} units per block, but the halting settings have "
+                f"max_iterations={self.halting.max_iterations}"
+            )
         resolve_device(self.device)
-        if self.mode not in TRAIN_MODES:
-            raise ValueError(f"mode must be one of {', '.join(TRAIN_MODES)}, got {self.mode!r}")
         if self.data not in DATASETS:
             raise ValueError(f"data must be one of {', '.join(DATASETS)}, got {self.data!r}")
         if self.group not in GROUP_SIZES:
@@ -163,13 +137,11 @@ class TrainConfig:
             "--batch-size": self.batch_size,
             "--log-every": self.log_every,
             "--checkpoint-every": self.checkpoint_every,
-            "--temperature": self.temperature,
         }
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
         nonnegative = {
-            "--tau": self.tau,
             "--weight-decay": self.weight_decay,
             "--eval-every": self.eval_every,
             "--eval-limit": self.eval_limit,
@@ -180,13 +152,11 @@ class TrainConfig:
         for name, value in nonnegative.items():
             if not value >= 0 or math.isinf(value):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-        if not 0 <= self.delta < 1:
-            raise ValueError(f"--delta must lie in [0, 1), got {self.delta}")
         if not 0 <= self.baseline_decay < 1:
             raise ValueError(f"--baseline-decay must lie in [0, 1), got {self.baseline_decay}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
-        if self.init is not None and self.mode == "dense":
+        if self.init is not None and not self.halting.has_halting:
             raise ValueError("--init loads a dense ResNet into a SACT/PSACT model; not for dense")
 
 
@@ -208,7 +178,7 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     groups = _param_groups(model, config.weight_decay)
-    if config.mode == "pact-reinforce":
+    if config.halting.method == "pact-reinforce":
         return torch.optim.Adam(groups, lr=config.base_lr)
     return torch.optim.SGD(groups, lr=config.base_lr, momentum=config.momentum)
 
@@ -256,15 +226,8 @@ def _load_data(config: TrainConfig, runtime: Runtime) -> tuple[ImageSet, ImageSe
 
 def _build(config: TrainConfig, in_channels: int, num_classes: int) -> AdaptiveResNet:
     torch.manual_seed(config.seed)  # identical initial weights on every rank
-    model = resnet(
-        units_per_block(config.arch),
-        num_classes=num_classes,
-        in_channels=in_channels,
-        halting=config.mode != "dense",
-        mode=_MODEL_MODE[config.mode],
-        group=config.group,
-        temperature=config.temperature,
-        delta=config.delta,
+    model = AdaptiveResNet(
+        config.halting, num_classes=num_classes, in_channels=in_channels, group=config.group
     )
     if config.init is not None:
         load_backbone(model, load_checkpoint(config.init)["model"])
@@ -272,11 +235,12 @@ def _build(config: TrainConfig, in_channels: int, num_classes: int) -> AdaptiveR
 
 
 def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> None:
-    for key in ("arch", "mode", "data", "group", "batch_size"):
-        if saved.get(key) != getattr(config, key):
+    current = asdict(config)
+    for key in ("arch", "halting", "data", "group", "batch_size"):
+        if saved.get(key) != current[key]:
             raise CheckpointError(
                 f"cannot resume from {path}: it was trained with {key}={saved.get(key)!r}, "
-                f"not {getattr(config, key)!r}"
+                f"not {current[key]!r}"
             )
 
 
@@ -352,15 +316,14 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
         with runtime.autocast():
             out_ = network(x)
         ce = F.cross_entropy(out_.logits.float(), y, reduction="none")
-        loss = ce.mean()
         cost = out_.cost.float()
-        if config.mode != "dense":
-            loss = loss + config.tau * cost.mean()  # sum_k tau * mean N_k (eq. 27)
-        if config.mode == "pact-reinforce":
-            reward = -ce.detach()  # log p(y | z, x)
-            assert out_.log_prob is not None
-            surrogate = reinforce_loss(out_.log_prob, reward, baseline(reward))
-            loss = loss + surrogate.mean()  # eq. 26
+        loss = adaptive_loss(  # eq. 26 or 27: ce + tau * sum_k mean N_k (+ REINFORCE)
+            ce,
+            out_.cost_maps,
+            tau=config.halting.tau if config.halting.has_halting else 0.0,
+            log_prob=out_.log_prob,
+            baseline=baseline,
+        ).total
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -407,13 +370,13 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
         if runtime.is_main and (
             (config.eval_every and step % config.eval_every == 0) or step == config.steps
         ):
-            eval_mode = _EVAL_MODE[config.mode]
-            result = evaluate_model(model, test, eval_mode, device=runtime.device)
+            eval_halting = config.halting.eval_default
+            result = evaluate_model(model, test, eval_halting, device=runtime.device)
             log.write(
                 {
                     "event": "eval",
                     "step": step,
-                    "mode": eval_mode,
+                    "halting": eval_halting,
                     "test_accuracy": result.accuracy,
                     "test_loss": result.loss,
                     "test_mflops": result.mean_flops / 1e6,
@@ -463,8 +426,9 @@ def _parser() -> OneLineParser:
     )
     add = parser.add_argument
     add("--arch", default=defaults.arch, help="resnet<6n+2>: resnet32, resnet110, ...")
-    add("--mode", default=defaults.mode, choices=TRAIN_MODES)
-    add("--tau", type=float, default=defaults.tau, help="computation time penalty")
+    add("--method", "--mode", default="fixed", choices=(*METHODS, *METHOD_ALIASES),
+        help="fixed (dense ResNet), act (SACT), pact (PSACT, relaxed), pact-reinforce")  # fmt: skip
+    add_halting_arguments(parser, skip=("max_iterations",))
     add("--data", default=defaults.data, choices=DATASETS)
     add("--data-dir", default=None, help="data directory (Fashion-MNIST: Debian's by default)")
     add("--download", action="store_true", help="fetch CIFAR-10 with torchvision")
@@ -480,8 +444,6 @@ def _parser() -> OneLineParser:
     add("--amp", default=defaults.amp, choices=("auto", "on", "off"))
     add("--channels-last", default=defaults.channels_last, choices=("auto", "on", "off"))
     add("--group", type=int, default=defaults.group, help="halting patch side: 1, 2, 4, 8")
-    add("--temperature", type=float, default=defaults.temperature, help="relaxation lambda")
-    add("--delta", type=float, default=defaults.delta, help="stick clipping threshold")
     add("--baseline-decay", type=float, default=defaults.baseline_decay)
     add("--seed", type=int, default=defaults.seed)
     add("--log-every", type=int, default=defaults.log_every)
@@ -498,10 +460,15 @@ def _parser() -> OneLineParser:
 def parse_config(argv: Sequence[str] | None = None) -> TrainConfig:
     """Parse command-line arguments into a checked :class:`TrainConfig` (exits on errors)."""
     parser = _parser()
-    args = vars(parser.parse_args(argv))
+    namespace = parser.parse_args(argv)
+    args = vars(namespace)
     names = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in args.items() if k in names})
     try:
+        units = max_iterations_of(namespace.arch)
+        halting = HaltingSettings(
+            parse_method(namespace.method), max_iterations=units, **halting_fields(namespace)
+        )
+        config = TrainConfig(halting=halting, **{k: v for k, v in args.items() if k in names})
         config.check()
     except ValueError as exc:
         parser.error(str(exc))

@@ -7,17 +7,28 @@ lives in pact-core because every model package depends on pact-core.
 """
 
 from pact_core.runs.allocator import allocator_description, retain_freed_memory
-from pact_core.runs.cli import OneLineParser, integer, number, report_error
+from pact_core.runs.cli import (
+    HALTING_FLAGS,
+    OneLineParser,
+    add_halting_arguments,
+    halting_fields,
+    integer,
+    number,
+    report_error,
+)
 from pact_core.runs.device import resolve_device
 from pact_core.runs.files import load_checkpoint, save_atomic, write_text_atomic
 from pact_core.runs.progress import JsonlLog, ProgressBar
 from pact_core.runs.rng import rng_state, set_rng_state
 
 __all__ = [
+    "HALTING_FLAGS",
     "JsonlLog",
     "OneLineParser",
+    "add_halting_arguments",
     "ProgressBar",
     "allocator_description",
+    "halting_fields",
     "integer",
     "load_checkpoint",
     "number",
