@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The issue-4 real-image run on Fashion-MNIST: pretrain a dense ResNet, fine-tune PSACT
-# (relaxed) and SACT from it at each tau, evaluate every checkpoint in every mode, and
+# (relaxed) and SACT from it at each tau, evaluate every checkpoint with every halting, and
 # draw ponder maps. Everything lands in $OUT; commands are echoed to
 # $OUT/commands.txt. Override the defaults through the environment, e.g.
 #   ARCH=resnet20 DENSE_STEPS=200 FINETUNE_STEPS=50 EXTRA="--train-limit 2048" OUT=/tmp/smoke \
@@ -33,15 +33,15 @@ COMMON=(--arch "$ARCH" --data fashion-mnist --threads "$THREADS" --log-every 100
 # shellcheck disable=SC2206
 COMMON+=($EXTRA)
 
-run "$PYTHON" -m pact_vision.train "${COMMON[@]}" --mode dense --steps "$DENSE_STEPS" \
+run "$PYTHON" -m pact_vision.train "${COMMON[@]}" --method fixed --steps "$DENSE_STEPS" \
     --out "$OUT/dense"
 DENSE="$OUT/dense/checkpoint.pt"
 for tau in $PSACT_TAUS; do
-    run "$PYTHON" -m pact_vision.train "${COMMON[@]}" --mode relaxed --tau "$tau" \
+    run "$PYTHON" -m pact_vision.train "${COMMON[@]}" --method pact --tau "$tau" \
         --steps "$FINETUNE_STEPS" --init "$DENSE" --out "$OUT/psact_tau$tau"
 done
 for tau in $SACT_TAUS; do
-    run "$PYTHON" -m pact_vision.train "${COMMON[@]}" --mode act --tau "$tau" \
+    run "$PYTHON" -m pact_vision.train "${COMMON[@]}" --method act --tau "$tau" \
         --steps "$FINETUNE_STEPS" --init "$DENSE" --out "$OUT/sact_tau$tau"
 done
 for dir in "$OUT"/dense "$OUT"/psact_tau* "$OUT"/sact_tau*; do
@@ -51,7 +51,7 @@ done
 for dir in "$OUT"/psact_tau* "$OUT"/sact_tau*; do
     mode=thresholded
     [[ $dir == *sact_tau* && $dir != *psact* ]] && mode=act
-    run "$PYTHON" -m pact_vision.ponder_maps --checkpoint "$dir/checkpoint.pt" --mode "$mode" \
+    run "$PYTHON" -m pact_vision.ponder_maps --checkpoint "$dir/checkpoint.pt" --halting "$mode" \
         --count 8 --out "$dir/maps"
 done
 { uname -a; nproc; "$PYTHON" -c "import torch; print('torch', torch.__version__)"; } \

@@ -9,17 +9,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pact_vision import AdaptiveResNet, Mode, resnet
+from pact_core import Halting, HaltingSettings
+from pact_vision import AdaptiveResNet
 from pact_vision.datasets import DataSplits, ImageSet, save_cifar10
 
 
-def tiny_model(mode: Mode = "dense", n: int = 3, **kwargs: float) -> AdaptiveResNet:
-    """A ``6n + 2``-layer ResNet with narrow blocks, in ``mode``."""
+def tiny_model(
+    halting: Halting = "fixed", n: int = 3, *, group: int = 1, **settings: float
+) -> AdaptiveResNet:
+    """A ``6n + 2``-layer PSACT ResNet with narrow blocks, forced to ``halting``.
+
+    ``settings`` are :class:`pact_core.HaltingSettings` fields (temperature, delta, ...).
+    """
     torch.manual_seed(0)
-    model = resnet(n, widths=(4, 8, 8), mode=mode)
-    for name, value in kwargs.items():
-        setattr(model, name, value)
-    return model
+    fields = HaltingSettings("pact", max_iterations=n).replace(**settings)
+    return AdaptiveResNet(fields, widths=(4, 8, 8), halting=halting, group=group)
 
 
 def set_head_bias(model: AdaptiveResNet, value: float) -> None:

@@ -25,12 +25,13 @@ def test_save_is_atomic_and_round_trips(tmp_path: Path) -> None:
     payload = load_checkpoint(path)
     rebuilt = build_model(payload["model_config"])
     rebuilt.load_state_dict(payload["model"])
-    assert rebuilt.mode == "relaxed"
+    assert rebuilt.settings == model.settings
+    assert rebuilt.group == 2
     assert rebuilt.group == 2
     x = torch.randn(2, 3, 8, 8)
     model.eval()
     rebuilt.eval()
-    model.mode = rebuilt.mode = "thresholded"
+    model.halting = rebuilt.halting = "thresholded"
     torch.testing.assert_close(model(x).logits, rebuilt(x).logits)
 
 
@@ -50,11 +51,11 @@ def test_failed_save_leaves_the_old_file(tmp_path: Path) -> None:
 
 def test_dense_checkpoint_loads_into_psact_and_leaves_heads_new() -> None:
     torch.manual_seed(5)
-    dense = resnet(2, widths=(4, 8, 8), halting=False)
+    dense = resnet(2, "fixed", widths=(4, 8, 8))
     with torch.no_grad():
         for p in dense.parameters():
             p.add_(1.0)  # differ from any fresh initialisation
-    psact = resnet(2, widths=(4, 8, 8), mode="relaxed")
+    psact = resnet(2, "pact", widths=(4, 8, 8))
     left = load_backbone(psact, dense.state_dict())
     assert left
     assert all(".heads." in k for k in left)
@@ -67,7 +68,7 @@ def test_dense_checkpoint_loads_into_psact_and_leaves_heads_new() -> None:
 
 
 def test_backbone_that_does_not_fit_is_reported() -> None:
-    small = resnet(2, widths=(4, 8, 8), halting=False)
+    small = resnet(2, "fixed", widths=(4, 8, 8))
     other_depth = resnet(3, widths=(4, 8, 8))
     with pytest.raises(CheckpointError, match="does not fit"):
         load_backbone(other_depth, small.state_dict())

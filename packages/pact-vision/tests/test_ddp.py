@@ -7,6 +7,8 @@ import socket
 from pathlib import Path
 
 import torch
+
+from pact_core import HaltingSettings
 from helpers import write_cifar
 
 from pact_vision.checkpoint import load_checkpoint
@@ -30,8 +32,7 @@ def worker(rank: int, world_size: int, port: int, root: str, out: str) -> None:
     torch.set_num_threads(1)
     config = TrainConfig(
         arch="resnet14",
-        mode="relaxed",
-        tau=0.01,
+        halting=HaltingSettings("pact", max_iterations=2, tau=0.01),
         data="cifar10",
         data_dir=root,
         out=out,

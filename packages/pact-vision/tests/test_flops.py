@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from pact_vision import Mode, resnet110
+from pact_core import Halting
+from pact_vision import resnet110
 from pact_vision.flops import conv_flops, dilate, halting_head_flops, masked_unit_flops
 
 
@@ -20,7 +21,7 @@ def measured(model: torch.nn.Module, x: torch.Tensor) -> int:
 
 
 def test_dense_resnet110_matches_reference_and_flop_counter() -> None:
-    model = resnet110(halting=False).eval()
+    model = resnet110("fixed").eval()
     x = torch.zeros(1, 3, 32, 32)
     with torch.no_grad():
         out = model(x)
@@ -29,7 +30,7 @@ def test_dense_resnet110_matches_reference_and_flop_counter() -> None:
 
 
 @pytest.mark.parametrize("mode", ["thresholded", "discrete", "relaxed", "act"])
-def test_all_masks_on_equals_flop_counter_including_heads(mode: Mode) -> None:
+def test_all_masks_on_equals_flop_counter_including_heads(mode: Halting) -> None:
     # With heads that never halt, every position runs every unit and every head, and
     # FlopCounterMode counts exactly the layers that run: stem, unit convolutions, the
     # heads' 3x3 convolutions and pooled linear maps, and the classifier.
@@ -41,7 +42,7 @@ def test_all_masks_on_equals_flop_counter_including_heads(mode: Mode) -> None:
     assert all((e == 3).all() for e in out.executed)
     total = measured(model, x)
     assert int(out.flops.sum()) == total
-    model.mode = "dense"
+    model.halting = "fixed"
     heads = sum(
         conv_flops(block.channels, 1, 3, hw) + 2 * block.channels
         for block, hw in zip(model.stages, (256, 64, 16), strict=True)
@@ -89,7 +90,7 @@ def test_flops_follow_the_executed_maps() -> None:
             for head in block.halting_heads:
                 head.bias.fill_(0.0)  # h = 1/2: a mix of halted and active positions
         out = model(torch.randn(2, 3, 16, 16))
-    model.mode = "dense"
+    model.halting = "fixed"
     with torch.no_grad():
         dense = model(torch.randn(2, 3, 16, 16)).flops
     assert torch.all(out.flops < dense)
@@ -131,7 +132,7 @@ def test_masked_unit_flops_match_a_brute_force_count(seed: int, size: int, densi
 
 
 @pytest.mark.parametrize("mode", ["discrete", "relaxed", "act"])
-def test_model_flops_agree_with_its_executed_maps(mode: Mode) -> None:
+def test_model_flops_agree_with_its_executed_maps(mode: Halting) -> None:
     model = tiny_model(mode, n=4, group=2)
     with torch.no_grad():
         for block in model.stages:

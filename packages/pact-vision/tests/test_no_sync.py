@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from helpers import tiny_model
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from pact_vision import MODES, Mode
+from pact_core import HALTINGS, Halting
 from pact_vision.augment import augment
 
 # .item(), bool(t), int(t), float(t) and data-dependent shapes all go through these.
@@ -40,8 +40,8 @@ class SyncDetector(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_training_step_has_no_host_sync(mode: Mode) -> None:
+@pytest.mark.parametrize("mode", HALTINGS)
+def test_training_step_has_no_host_sync(mode: Halting) -> None:
     model = tiny_model(mode, n=3, group=2)
     images = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
     labels = torch.tensor([0, 1, 2, 3])

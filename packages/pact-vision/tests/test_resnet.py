@@ -4,11 +4,12 @@ import pytest
 import torch
 from helpers import set_head_bias, tiny_model
 
-from pact_vision import MODES, Mode, resnet32, resnet110, units_per_block
+from pact_core import HALTINGS, Halting, HaltingSettings
+from pact_vision import AdaptiveResNet, max_iterations_of, resnet32, resnet110
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_every_mode_runs_forward_and_backward(mode: Mode) -> None:
+@pytest.mark.parametrize("mode", HALTINGS)
+def test_every_mode_runs_forward_and_backward(mode: Halting) -> None:
     model = tiny_model(mode, n=3)
     x = torch.randn(3, 3, 16, 16)
     out = model(x)
@@ -31,7 +32,7 @@ def test_every_mode_runs_forward_and_backward(mode: Mode) -> None:
     assert model.stem.weight.grad is not None
     assert model.stem.weight.grad.abs().sum() > 0
     head = model.stages[0].halting_heads[0]
-    if mode == "dense":
+    if mode == "fixed":
         assert head.bias.grad is None
     else:  # N (eq. 24) or the ponder cost reach every head
         assert head.bias.grad is not None
@@ -48,14 +49,11 @@ def test_relaxed_mask_carries_classification_gradient_to_heads() -> None:
 
 
 def test_dense_mode_matches_a_model_without_heads() -> None:
-    with_heads = tiny_model("dense", n=2)
-    torch.manual_seed(0)
-    without = tiny_model("dense", n=2)
-    without_heads = type(with_heads)(2, widths=(4, 8, 8), halting=False)
+    with_heads = tiny_model("fixed", n=2)
+    without_heads = AdaptiveResNet(HaltingSettings("fixed", max_iterations=2), widths=(4, 8, 8))
     without_heads.load_state_dict(
         {k: v for k, v in with_heads.state_dict().items() if ".heads." not in k}
     )
-    del without
     x = torch.randn(2, 3, 8, 8)
     with_heads.eval()
     without_heads.eval()
@@ -63,12 +61,12 @@ def test_dense_mode_matches_a_model_without_heads() -> None:
 
 
 def test_never_halting_heads_reproduce_the_dense_network() -> None:
-    model = tiny_model("dense", n=3).eval()
+    model = tiny_model("fixed", n=3).eval()
     x = torch.randn(2, 3, 8, 8)
     dense = model(x)
     set_head_bias(model, -50.0)
     for mode in ("thresholded", "discrete", "relaxed", "act"):
-        model.mode = mode
+        model.halting = mode
         out = model(x)
         torch.testing.assert_close(out.logits, dense.logits)
         assert all((e == 3).all() for e in out.executed)
@@ -91,7 +89,7 @@ def test_discrete_and_thresholded_agree_when_heads_saturate() -> None:
                 head.bias.fill_(50.0 if index == 1 else -50.0)
     x = torch.randn(2, 3, 8, 8)
     discrete = model(x)
-    model.mode = "thresholded"
+    model.halting = "thresholded"
     thresholded = model(x)
     torch.testing.assert_close(discrete.logits, thresholded.logits)
     assert all((e == 2).all() for e in discrete.executed)
@@ -99,35 +97,47 @@ def test_discrete_and_thresholded_agree_when_heads_saturate() -> None:
     assert discrete.log_prob.abs().max() < 1e-6  # every decision had probability ~1
 
 
-def test_mode_switches_without_rebuilding_and_rejects_bad_values() -> None:
-    model = tiny_model("dense", n=2)
+def test_halting_switches_without_rebuilding_and_rejects_bad_values() -> None:
+    model = tiny_model("fixed", n=2)
     weights = model.stem.weight
-    for mode in MODES:
-        model.mode = mode
-        assert model.mode == mode
+    for mode in HALTINGS:
+        model.halting = mode
+        assert model.halting == mode
+        assert model.current_halting == mode
         assert model.stem.weight is weights
-    with pytest.raises(ValueError, match="mode must be one of"):
-        model.mode = "fast"
+    model.halting = None  # follow the training mode
+    assert model.train().current_halting == "relaxed"
+    assert model.eval().current_halting == "thresholded"
+    with pytest.raises(ValueError, match="halting must be one of"):
+        model.halting = "fast"  # type: ignore[assignment]
     with pytest.raises(ValueError, match="group must be one of"):
         model.group = 3
-    plain = resnet32(halting=False)
-    with pytest.raises(ValueError, match="needs halting heads"):
-        plain.mode = "relaxed"
+    plain = resnet32("fixed")
+    with pytest.raises(ValueError, match="'relaxed' needs a halting head; the 'fixed' method"):
+        plain.halting = "relaxed"
 
 
 def test_constructors_and_arch_names() -> None:
-    assert resnet32().units_per_block == 5
-    assert resnet110(halting=False).units_per_block == 18
+    assert resnet32().max_iterations == 5
+    assert resnet110("fixed").max_iterations == 18
     assert len(resnet32().stages[0].halting_heads) == 4  # no head on the last unit
-    assert units_per_block("resnet32") == 5
-    assert units_per_block("resnet8") == 1
+    assert not resnet110("fixed").stages[0].halting_heads
+    assert max_iterations_of("resnet32") == 5
+    assert max_iterations_of("resnet8") == 1
     for bad in ("resnet33", "resnet2", "vgg16"):
         with pytest.raises(ValueError, match="resnet<6n\\+2>"):
-            units_per_block(bad)
+            max_iterations_of(bad)
 
 
-def test_head_initialisation() -> None:
-    model = resnet32(mode="relaxed")
+def test_head_initialisation_follows_the_settings() -> None:
+    assert torch.all(
+        AdaptiveResNet(HaltingSettings("act", max_iterations=2, halting_bias=1.5))
+        .stages[0]
+        .halting_heads[0]
+        .bias
+        == 1.5
+    )
+    model = resnet32("pact")
     head = model.stages[2].halting_heads[3]
     assert torch.all(head.bias == -3.0)
     assert torch.all(head.local.weight == 0)
@@ -163,8 +173,8 @@ def test_relaxed_tends_to_discrete_as_the_temperature_falls() -> None:
     x = torch.randn(2, 3, 8, 8)
     torch.manual_seed(11)
     discrete = model(x)
-    model.mode = "relaxed"
-    model.temperature = 1e-4
+    model.settings = model.settings.replace(temperature=1e-4)
+    model.halting = "relaxed"
     torch.manual_seed(11)
     relaxed = model(x)
     for a, b in zip(discrete.executed, relaxed.executed, strict=True):

@@ -7,7 +7,7 @@ import functools
 import pytest
 import torch
 
-from pact_vision import models
+from pact_vision import sparse
 from pact_vision.models import EXECUTIONS, AdaptiveResNet, resnet
 from pact_vision.sparse import (
     DEFAULT_DENSE_ABOVE,
@@ -137,7 +137,7 @@ def test_sparse_execution_refuses_what_it_does_not_cover() -> None:
 
 def _halting_model(seed: int) -> AdaptiveResNet:
     torch.manual_seed(seed)
-    model = resnet(3, mode="thresholded")
+    model = resnet(3, "pact", halting="thresholded")
     with torch.no_grad():
         for block in model.stages:
             for unit in block.residual_units:
@@ -158,9 +158,9 @@ def test_sparse_model_equals_masked_model(
 ) -> None:
     if always_tiles:  # every unit through the tile path, in place, whatever its size
         forward = functools.partial(sparse_unit_forward, dense_above=1.0, tiles_from=0)
-        monkeypatch.setattr(models, "sparse_unit_forward", forward)
+        monkeypatch.setattr(sparse, "sparse_unit_forward", forward)
     model = _halting_model(seed=batch)
-    model.mode = mode
+    model.halting = mode
     images = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(batch))
     outputs = {}
     for execution in EXECUTIONS:
@@ -168,20 +168,20 @@ def test_sparse_model_equals_masked_model(
         torch.manual_seed(0)  # the same discrete halting draws
         with torch.no_grad():
             outputs[execution] = model(images)
-    masked, sparse = outputs["masked"], outputs["sparse"]
-    torch.testing.assert_close(sparse.logits, masked.logits, atol=1e-4, rtol=1e-4)
-    assert torch.equal(sparse.flops, masked.flops)
-    for ours, theirs in zip(sparse.executed, masked.executed, strict=True):
+    masked, tiled = outputs["masked"], outputs["sparse"]
+    torch.testing.assert_close(tiled.logits, masked.logits, atol=1e-4, rtol=1e-4)
+    assert torch.equal(tiled.flops, masked.flops)
+    for ours, theirs in zip(tiled.executed, masked.executed, strict=True):
         assert torch.equal(ours, theirs)
     # Halting really varies across positions, so the comparison covers partial masks.
     assert any(0 < float((e > 1).float().mean()) < 1 for e in masked.executed)
 
 
 def test_sparse_execution_needs_eval_and_binary_masks() -> None:
-    model = resnet(1, mode="relaxed", execution="sparse").eval()
-    with pytest.raises(ValueError, match="mode thresholded or discrete, got mode 'relaxed'"):
+    model = resnet(2, "pact", halting="relaxed", execution="sparse").eval()
+    with pytest.raises(ValueError, match="halting thresholded or discrete, got halting 'relaxed'"):
         model(torch.randn(1, 3, 8, 8))
-    model.mode = "thresholded"
+    model.halting = "thresholded"
     model.train()
     with pytest.raises(ValueError, match=r"needs model\.eval\(\).*in training mode"):
         model(torch.randn(1, 3, 8, 8))

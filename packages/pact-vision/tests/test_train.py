@@ -65,7 +65,7 @@ def test_schedule_and_sampler() -> None:
 def test_dense_run_writes_log_and_checkpoint(dense_checkpoint: Path) -> None:
     payload = load_checkpoint(dense_checkpoint)
     assert payload["step"] == 2
-    assert payload["model_config"]["halting"] is False
+    assert payload["model_config"]["settings"]["method"] == "fixed"
     lines = [json.loads(line) for line in (dense_checkpoint.parent / "log.jsonl").open()]
     assert [line["event"] for line in lines] == ["start", "train", "eval"]
     assert lines[1]["mflops"] > 0
@@ -164,19 +164,19 @@ def test_evaluate_every_mode_and_sact_as_thresholded(
     assert train.main([*argv, "--init", str(dense_checkpoint)]) == 0
     report = tmp_path / "eval.json"
     checkpoint = str(tmp_path / "sact" / "checkpoint.pt")
-    modes = "act,relaxed,discrete,thresholded,dense"
+    modes = "act,relaxed,discrete,thresholded,fixed"
     assert evaluate.main(["--checkpoint", checkpoint, "--modes", modes, "--json", str(report)]) == 0
     table = capsys.readouterr().out
     for mode in modes.split(","):
         assert mode in table
     results = json.loads(report.read_text())["results"]
-    assert [r["mode"] for r in results] == modes.split(",")
+    assert [r["halting"] for r in results] == modes.split(",")
     dense = results[-1]
     assert all(r["mean_flops"] <= dense["mean_flops"] * 1.1 for r in results)
     assert all(0 <= r["accuracy"] <= 1 for r in results)
     with pytest.raises(SystemExit):
         evaluate.main(["--checkpoint", str(dense_checkpoint), "--modes", "relaxed"])
-    assert "needs halting heads" in capsys.readouterr().err
+    assert "needs a halting head" in capsys.readouterr().err
     assert evaluate.main(["--checkpoint", str(tmp_path / "none.pt")]) == 1
 
 
@@ -194,11 +194,7 @@ def test_ponder_maps_are_written(dense_checkpoint: Path, cifar: Path, tmp_path: 
     assert 3 <= summary["images"][0]["mean_units"] <= 6
 
 
-def test_report_modes_cover_every_training_mode() -> None:
-    from pact_vision.train import REPORT_MODES, TRAIN_MODES, report_modes
-
-    assert set(REPORT_MODES) == set(TRAIN_MODES)
-    assert report_modes("act") == ("act", "thresholded")  # SACT also as thresholded PSACT
-    assert report_modes("pact-reinforce") == report_modes("relaxed")
-    with pytest.raises(ValueError, match=r"training mode must be one of .* got 'psact'"):
-        report_modes("psact")
+def test_old_mode_names_still_train(cifar: Path, tmp_path: Path) -> None:
+    out = tmp_path / "old"
+    assert train.main(common(cifar, out, "--mode", "dense", "--steps", "1")) == 0
+    assert load_checkpoint(out / "checkpoint.pt")["model_config"]["settings"]["method"] == "fixed"
