@@ -404,6 +404,15 @@ def adaptive_loop(
         stream.step(kept, logits=logits)
         if runner.early_exit and stream.all_halted():
             break
+    if stream.iteration < limit and halting != "act":
+        # Every element has halted and is frozen: the heads on the frozen states give the
+        # h of the iterations skipped, so N is that of all L iterations (Alg. 3), the
+        # same for every execution. One head serves every l when it is shared.
+        stream.extend_halted(
+            _skipped_halting(
+                head, u, stream.iteration, limit, batch_shape, feature_dim, dtype, grouping
+            )
+        )
     output = u
     if accumulate:
         output = stream.output if grouping is None else grouping.from_patches(stream.output)
@@ -421,6 +430,31 @@ def adaptive_loop(
         halting=halting,
         probs=stream.probs,
     )
+
+
+def _skipped_halting(
+    head: Head | Sequence[Head],
+    u: Tensor,
+    ran: int,
+    limit: int,
+    batch_shape: torch.Size,
+    feature_dim: int,
+    dtype: torch.dtype,
+    grouping: SpatialGrouping | None,
+) -> list[Tensor]:
+    """``h^l`` for ``l = ran + 1 .. L - 1`` on the final (frozen) states."""
+
+    def probs(level: int) -> Tensor:
+        raw = _logits(_head_at(head, level)(u), batch_shape, feature_dim).to(dtype)
+        return torch.sigmoid(raw if grouping is None else grouping.pool(raw))
+
+    levels = range(ran + 1, limit)
+    if not levels:
+        return []
+    if isinstance(head, list | tuple | nn.ModuleList):
+        return [probs(level) for level in levels]
+    shared = probs(ran + 1)
+    return [shared] * len(levels)
 
 
 def _fixed_loop(

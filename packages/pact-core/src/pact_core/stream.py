@@ -34,9 +34,11 @@ and every element halts at ``l = L``. The caller must keep halted elements froze
 
 ``N`` follows Alg. 3 (lines 13 and 15) from the ``h`` of *every* element at every step
 taken, like the paper's penalty; if the loop stops after ``m < L`` steps, the remaining
-mass is credited to ``m``. So ``N`` equals :func:`pact_core.expected_iterations` of
-``h[..., :m]``, and the caller must supply ``h`` for halted elements too (for a frozen
-element it is simply the head applied to its frozen state).
+mass is credited to ``m``, unless the caller completes ``h`` with
+:meth:`HaltingStream.extend_halted` (as :func:`pact_core.adaptive_loop` does). So ``N``
+equals :func:`pact_core.expected_iterations` of ``h[..., :m]`` (or of all ``L``), and the
+caller must supply ``h`` for halted elements too (for a frozen element it is simply the
+head applied to its frozen state).
 """
 
 from __future__ import annotations
@@ -303,6 +305,29 @@ class HaltingStream:
             self._record_output(u, halt_now, weight)
         self._active = active ^ halt_now  # halt_now only holds active elements
         self._iteration = level
+
+    def extend_halted(self, probs: list[Tensor]) -> None:
+        """Record ``h`` of iterations after every element has halted; only ``N`` changes.
+
+        A loop that stops once every element has halted (after ``m < L`` iterations)
+        passes the heads' ``h`` on the frozen states for ``l = m + 1 .. L - 1``, so that
+        ``N`` is the same as if all ``L`` iterations had run (Alg. 3, lines 13 and 15).
+        Outputs, iteration counts and ``log q(z)`` are final already.
+
+        Args:
+            probs: ``L - 1 - m`` halting probabilities ``[...]`` (``h^L = 1`` is added).
+
+        Raises:
+            RuntimeError: If an element is still active or the count does not fill ``L``.
+        """
+        if len(probs) != self.max_iterations - 1 - self._iteration:
+            raise RuntimeError(
+                f"after {self._iteration} of {self.max_iterations} iterations, "
+                f"{self.max_iterations - 1 - self._iteration} halting probabilities are "
+                f"needed, got {len(probs)}"
+            )
+        self._probs.extend(p.to(self._stick.dtype) for p in probs)
+        self._probs.append(torch.ones_like(self._stick))
 
     def _halting(self, h: Tensor | None, logits: Tensor | None) -> tuple[Tensor, bool]:
         if (h is None) == (logits is None):
