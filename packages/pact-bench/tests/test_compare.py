@@ -53,7 +53,7 @@ def test_results_json_schema(quick_run: tuple[Path, str]) -> None:
     seq = [r for r in rows if r["part"] == "seq"]
     vision = [r for r in rows if r["part"] == "vision"]
     assert {r["model"] for r in seq} == {"act", "pact", "repeat", "plain"}
-    assert {r["eval_mode"] for r in seq if r["model"] == "pact"} == {
+    assert {r["halting"] for r in seq if r["model"] == "pact"} == {
         "discrete",
         "thresholded",
         "relaxed",
@@ -151,7 +151,7 @@ def test_paper_preset_is_the_published_scale() -> None:
 
     paper = PRESETS["paper"]
     seq = paper.seq
-    assert (seq.bits, seq.hidden_size, seq.batch_size, seq.max_ponder) == (64, 128, 128, 100)
+    assert (seq.bits, seq.hidden_size, seq.batch_size, seq.max_iterations) == (64, 128, 128, 100)
     assert seq.steps == 200_000 and seq.log_every == 1000 and seq.eval_samples == 10_000
     names = {run.name for run in seq.runs}
     assert {"act-tau0.01", "act-tau0.001", "repeat-rho2", "repeat-rho8", "plain"} <= names

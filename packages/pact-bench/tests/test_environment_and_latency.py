@@ -59,7 +59,12 @@ def test_halting_benchmark_writes_its_schema(
     assert code == 0
     payload = json.loads(out.read_text())
     assert set(payload) == {"environment", "config", "results"}
-    assert {r["mode"] for r in payload["results"]} == {"discrete", "thresholded", "relaxed", "act"}
+    assert {r["halting"] for r in payload["results"]} == {
+        "discrete",
+        "thresholded",
+        "relaxed",
+        "act",
+    }
     for result in payload["results"]:
         assert result["cell_ms"] > 0 and result["halting_ms"] > 0
         assert result["overhead"] == pytest.approx(result["halting_ms"] / result["cell_ms"])

@@ -9,6 +9,7 @@ from torch import nn
 from pact_bench.flops import cell_step_flops, dense_flops, main
 from pact_bench.halting_maps import set_controlled_halting
 from pact_bench.memory import measure_peak_memory
+from pact_core import Halting
 from pact_vision import resnet
 
 
@@ -20,8 +21,8 @@ def test_flops_cli_prints_the_dense_resnet110_count(capsys: pytest.CaptureFixtur
 def test_flops_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--arch", "resnet20", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["arch"] == "resnet20" and payload["mode"] == "dense"
-    model = resnet(3, halting=False).eval()
+    assert payload["arch"] == "resnet20" and payload["halting"] == "fixed"
+    model = resnet(3, "fixed").eval()
     assert payload["flops"] == dense_flops(model, torch.zeros(1, 3, 32, 32))
 
 
@@ -29,8 +30,8 @@ def test_flops_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "message"),
     [
         (["--arch", "resnet33"], "resnet33"),
-        (["--arch", "resnet32", "--mode", "soft"], "--mode must be one of"),
-        (["--arch", "resnet32", "--mode", "act"], "give --checkpoint"),
+        (["--arch", "resnet32", "--halting", "soft"], "--halting must be one of"),
+        (["--arch", "resnet32", "--halting", "act"], "give --checkpoint"),
     ],
 )
 def test_flops_cli_errors(
@@ -51,9 +52,9 @@ def test_cell_step_flops_counts_the_matmuls() -> None:
 
 
 @pytest.mark.parametrize("units", [1, 2, 3])
-@pytest.mark.parametrize("mode", ["thresholded", "act"])
-def test_controlled_halting_runs_exactly_k_units(units: int, mode: str) -> None:
-    model = resnet(3, mode=mode).eval()  # type: ignore[arg-type]
+@pytest.mark.parametrize("halting", ["thresholded", "act"])
+def test_controlled_halting_runs_exactly_k_units(units: int, halting: Halting) -> None:
+    model = resnet(3, halting=halting).eval()
     set_controlled_halting(model, units)
     with torch.no_grad():
         out = model(torch.randn(2, 3, 32, 32))

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from pact_bench.compare_seq import read_seq_run
 from pact_bench.published import FOJO_2018, format_published, published_row
 from pact_bench.results import Row
 from pact_bench.seq_report import main, seed_table
 from pact_seq.train import main as train_main
 
 TINY = ["--steps", "30", "--log-every", "5", "--eval-samples", "64", "--hidden-size", "8",
-        "--max-ponder", "3", "--threads", "1", "--quiet"]  # fmt: skip
+        "--max-iterations", "3", "--threads", "1", "--quiet"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +98,80 @@ def test_missing_runs_are_a_one_line_error(
     assert main(["--runs", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "is not a finished pact_seq.train run" in err and "\n" not in err
+
+
+#: A training configuration as the previous release saved it (``model``, ``repeats``,
+#: ``max_ponder`` and the halting constants at the top level).
+PREVIOUS_CONFIG = {
+    "task": "parity", "model": "repeat", "tau": 0.001, "repeats": 2, "steps": 30, "seed": 0,
+    "cell": "rnn", "hidden_size": 8, "batch_size": 32, "lr": 0.001, "max_ponder": 3,
+    "bits": 4, "random_positions": False, "numbers": 5, "digits": 5,
+    "temperature": 2 / 3, "eps": 0.01, "delta": 0.01, "halting_bias": 1.0,
+    "baseline_decay": 0.99, "log_every": 5, "checkpoint_every": 7, "eval_samples": 64,
+    "eval_mode": None, "init": "tf", "stop_when_solved": False, "penalty_reduction": "mean",
+    "warmup_steps": 0, "ramp_steps": 0, "warmup_freeze": True, "warmup_max_ponder": None,
+}  # fmt: skip
+
+
+def _previous_release_run(
+    root: Path, model: str, *, tau: float = 0.001, repeats: int = 1, eval_mode: str | None = None
+) -> Path:
+    """A finished run directory as the previous release's ``pact_seq.train`` wrote it."""
+    directory = root / model
+    directory.mkdir()
+    config = {**PREVIOUS_CONFIG, "model": model, "tau": tau, "repeats": repeats}
+    evaluation = {"accuracy": 0.75, "digit_accuracy": 0.75, "mean_ponder": 1.5,
+                  "mean_cost": 1.5, "samples": 64}  # fmt: skip
+    summary = {
+        "task": "parity", "model": model, "tau": None if eval_mode is None else tau,
+        "repeats": None if eval_mode is not None else repeats, "steps": 30, "seed": 0,
+        "steps_to_solve": None, "steps_to_solve_fojo": None, "accuracy": 0.75,
+        "mean_ponder": 1.5 if eval_mode is not None else float(repeats), "mean_cost": 1.5,
+        "eval_mode": eval_mode, "eval_samples": 64, "steps_per_s": 500.0, "config": config,
+    }  # fmt: skip
+    if model == "pact":
+        summary["evaluations"] = {
+            mode: {**evaluation, "eval_mode": mode}
+            for mode in ("discrete", "thresholded", "relaxed")
+        }
+    (directory / "summary.json").write_text(json.dumps(summary))
+    log = [{"step": step, "accuracy": 0.5 + step / 100} for step in range(5, 35, 5)]
+    (directory / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    return directory
+
+
+def test_runs_of_the_previous_release_are_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = [
+        _previous_release_run(tmp_path, "act", tau=0.01, eval_mode="act"),
+        _previous_release_run(tmp_path, "pact", eval_mode="thresholded"),
+        _previous_release_run(tmp_path, "repeat", repeats=2),
+        _previous_release_run(tmp_path, "plain"),
+    ]
+    assert main(["--runs", *map(str, runs)]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table[2:]]
+    assert [(r[0], r[1], r[3], r[6]) for r in rows] == [
+        ("act", "act", "1.50", "53k (1.81)"),
+        ("pact", "discrete", "1.50", "-"),
+        ("pact", "thresholded", "1.50", "-"),
+        ("pact", "relaxed", "1.50", "-"),
+        ("repeat", "-", "2.00", "22k"),
+        ("plain", "-", "1.00", "no"),
+    ]
+    # The FLOPs per input come from the configuration: the cell, and the halting head
+    # of the halting models only.
+    rows_by_run: dict[str, list[Row]] = {}
+    for run in runs:
+        rows_by_run[run.name] = read_seq_run(run)[0]
+    cell = 2 * (5 * 8 + 8 * 8)  # 4 bits + the first-step flag, 8 hidden units
+    assert rows_by_run["repeat"][0].flops == 2 * cell
+    assert rows_by_run["plain"][0].flops == cell
+    assert rows_by_run["act"][0].flops == 1.5 * (cell + 2 * 8)
+    assert (
+        rows_by_run["repeat"][0].setting == "rho=2" and rows_by_run["act"][0].setting == "tau=0.01"
+    )
 
 
 def _seq_row(run: str, steps_to_solve: int | None, setting: str = "rho=2") -> Row:

@@ -53,7 +53,7 @@ def test_depth_maps_bad_arguments() -> None:
 
 def test_control_halting_executes_the_depth_map() -> None:
     torch.manual_seed(0)
-    model = resnet(3, mode="thresholded").eval()
+    model = resnet(3, halting="thresholded").eval()
     generator = torch.Generator().manual_seed(1)
     maps = [depth_maps("clustered", 2, s, s, 3, 0.4, generator) for s in (16, 8, 4)]
     handles = control_halting(model, maps)
@@ -73,7 +73,7 @@ def test_control_halting_executes_the_depth_map() -> None:
 def test_speedup_cli_writes_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seq_run = tmp_path / "pact"
     assert train_main(["--task", "parity", "--bits", "4", "--hidden-size", "8", "--steps", "20",
-                       "--log-every", "10", "--eval-samples", "32", "--max-ponder", "4",
+                       "--log-every", "10", "--eval-samples", "32", "--max-iterations", "4",
                        "--model", "pact", "--tau", "0.01", "--threads", "1", "--quiet",
                        "--out", str(seq_run)]) == 0  # fmt: skip
     out = tmp_path / "speed.json"

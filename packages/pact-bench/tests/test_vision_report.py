@@ -3,31 +3,55 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pact_bench.vision_report import main
-from pact_vision import resnet
-from pact_vision.checkpoint import model_config, save_checkpoint
+from pact_core import HaltingSettings, parse_method
+from pact_vision import AdaptiveResNet, model_config, save_checkpoint
+
+#: The previous release's names of the haltings (and of the training modes).
+LEGACY = {"fixed": "dense", "pact": "relaxed"}
 
 
 def _run(
-    root: Path, name: str, mode: str, tau: float, results: list[tuple[str, float, float]]
+    root: Path,
+    name: str,
+    method: str,
+    tau: float,
+    results: list[tuple[str, float, float]],
+    *,
+    legacy: bool = False,
 ) -> Path:
-    model = resnet(1, mode="dense")
+    """A checkpoint trained by ``method`` and its ``pact_vision.evaluate --json`` report.
+
+    ``legacy``: as the previous release wrote them (``mode`` instead of the method and
+    the halting, ``dense`` for the fixed halting, the model config without settings).
+    """
+    settings = HaltingSettings(parse_method(method), max_iterations=1, tau=tau)
+    model = AdaptiveResNet(settings)
     directory = root / name
     directory.mkdir()
     checkpoint = directory / "checkpoint.pt"
-    save_checkpoint(checkpoint, {"model": model.state_dict(), "model_config": model_config(model),
-                                 "train_config": {"mode": mode, "tau": tau}})  # fmt: skip
+    config: dict[str, Any] = model_config(model)
+    train: dict[str, Any] = {"halting": asdict(settings)}
+    key = "halting"
+    if legacy:
+        config = {"units_per_block": 1, "mode": LEGACY.get(method, method)}
+        train, key = {"mode": LEGACY.get(method, method), "tau": tau}, "mode"
+    save_checkpoint(checkpoint, {"model": model.state_dict(), "model_config": config,
+                                 "train_config": train})  # fmt: skip
     report = {
         "checkpoint": str(checkpoint),
         "step": 10,
         "results": [
-            {"mode": m, "accuracy": a, "loss": 0.1, "mean_flops": f * 1e6,
-             "units_per_block": [1.0, 1.0, 1.0], "cost": 3.0, "images": 100}
-            for m, a, f in results
+            {key: LEGACY.get(h, h) if legacy else h, "accuracy": a, "loss": 0.1,
+             "mean_flops": f * 1e6, "units_per_block": [1.0, 1.0, 1.0], "cost": 3.0,
+             "images": 100}
+            for h, a, f in results
         ],
     }  # fmt: skip
     path = directory / "eval.json"
@@ -35,28 +59,33 @@ def _run(
     return path
 
 
-def test_report_rows_drop_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    every = ["dense", "act", "relaxed", "discrete", "thresholded"]
+@pytest.mark.parametrize("legacy", [False, True])
+def test_report_rows_drop_and_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], legacy: bool
+) -> None:
+    every = ["fixed", "act", "relaxed", "discrete", "thresholded"]
     evals = [
-        _run(tmp_path, "dense", "dense", 0.0, [("dense", 0.90, 100.0)]),
+        _run(tmp_path, "dense", "fixed", 0.0, [("fixed", 0.90, 100.0)], legacy=legacy),
         _run(tmp_path, "sact", "act", 0.01,
-             [(m, a, f) for m, a, f in zip(every, [.9, .88, .5, .5, .80], [100, 60, 70, 70, 50],
-                                         strict=True)]),
-        _run(tmp_path, "psact", "relaxed", 0.05,
-             [(m, a, f) for m, a, f in zip(every, [.9, .5, .89, .88, .885], [100, 70, 55, 54, 52],
-                                         strict=True)]),
+             [(h, a, f) for h, a, f in zip(every, [.9, .88, .5, .5, .80], [100, 60, 70, 70, 50],
+                                         strict=True)], legacy=legacy),
+        _run(tmp_path, "psact", "pact", 0.05,
+             [(h, a, f) for h, a, f in zip(every, [.9, .5, .89, .88, .885], [100, 70, 55, 54, 52],
+                                         strict=True)], legacy=legacy),
     ]  # fmt: skip
     plot = tmp_path / "plot.png"
     assert main(["--evals", *map(str, evals), "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    shown = [(cells[0], cells[3]) for cells in
+    shown = [(cells[0], cells[1], cells[3]) for cells in
              ([c.strip() for c in line.strip("|").split("|")] for line in rows)]  # fmt: skip
     assert shown == [
-        ("dense", "dense"), ("sact", "act"), ("sact", "thresholded"),
-        ("psact", "relaxed"), ("psact", "discrete"), ("psact", "thresholded"),
+        ("dense", "fixed", "fixed"), ("sact", "act", "act"), ("sact", "act", "thresholded"),
+        ("psact", "pact", "relaxed"), ("psact", "pact", "discrete"),
+        ("psact", "pact", "thresholded"),
     ]  # fmt: skip
-    assert "| psact | relaxed | 0.05 | thresholded | 88.50% | 52.0 | 48% |" in out
+    assert "| dense | fixed | - | fixed | 90.00% | 100.0 | 0% |" in out
+    assert "| psact | pact | 0.05 | thresholded | 88.50% | 52.0 | 48% |" in out
     assert "- sact: 88.00% as SACT, 80.00% as thresholded PSACT (drop 8.00 points" in out
     assert plot.read_bytes()[:4] == b"\x89PNG"
 

@@ -36,11 +36,11 @@ def _train(data_dir: Path, out: Path, *extra: str) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    dense = _train(data_dir, tmp_path_factory.mktemp("dense"), "--mode", "dense")
+    dense = _train(data_dir, tmp_path_factory.mktemp("dense"), "--method", "fixed")
     sact = _train(
         data_dir,
         tmp_path_factory.mktemp("sact"),
-        "--mode",
+        "--method",
         "act",
         "--tau",
         "0.01",
@@ -50,13 +50,13 @@ def runs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     return dense, sact
 
 
-def test_runs_are_evaluated_in_every_mode_their_training_allows(
+def test_runs_are_evaluated_with_the_report_haltings_of_their_method(
     runs: tuple[Path, Path], data_dir: Path, tmp_path: Path
 ) -> None:
     argv = ["--runs", *map(str, runs), "--data", "cifar10", "--data-dir", str(data_dir)]
     assert compare.main([*argv, "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
-    assert [(r["model"], r["eval_mode"]) for r in rows] == [
+    assert [(r["model"], r["halting"]) for r in rows] == [
         ("dense", None),
         ("sact", "act"),
         ("sact", "thresholded"),  # the paper's fig. 8 check
@@ -81,8 +81,8 @@ def test_a_checkpoint_is_measured_with_its_own_halting(
     argv += ["--data", "cifar10", "--data-dir", str(data_dir), "--threads", "1"]
     assert compare.main([*argv, "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
-    assert {(r["eval_mode"], r["batch"]) for r in rows} == {
-        (mode, batch) for mode in (None, "act", "thresholded") for batch in (1, 8)
+    assert {(r["halting"], r["batch"]) for r in rows} == {
+        (halting, batch) for halting in (None, "act", "thresholded") for batch in (1, 8)
     }
     assert all(r["source"] == "checkpoint" and r["latency_ms"] > 0 for r in rows)
 
@@ -91,16 +91,17 @@ def test_flops_of_a_checkpoint_on_data(
     runs: tuple[Path, Path], data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["--checkpoint", str(runs[1]), "--data", "cifar10", "--data-dir", str(data_dir)]
-    assert flops.main([*argv, "--mode", "dense", "--json"]) == 0
+    assert flops.main([*argv, "--halting", "fixed", "--json"]) == 0
     dense = json.loads(capsys.readouterr().out)
-    assert flops.main([*argv, "--mode", "thresholded", "--json", "--batches", "1"]) == 0
+    assert flops.main([*argv, "--halting", "thresholded", "--json", "--batches", "1"]) == 0
     thresholded = json.loads(capsys.readouterr().out)
     assert dense["arch"] == "resnet14" and dense["images"] == 12
-    dense_model = resnet(2, halting=False).eval()
+    assert (dense["halting"], thresholded["halting"]) == ("fixed", "thresholded")
+    dense_model = resnet(2, "fixed").eval()
     assert dense["flops"] == flops.dense_flops(dense_model, torch.zeros(1, 3, 32, 32))
     # Thresholded halting can only save units; running every unit costs the dense count
     # plus the halting heads.
-    everything = resnet(2, mode="thresholded").eval()
+    everything = resnet(2, halting="thresholded").eval()
     set_controlled_halting(everything, 2)
     all_on = float(flops.vision_flops(everything, torch.zeros(1, 3, 32, 32))[0])
     assert dense["flops"] < all_on

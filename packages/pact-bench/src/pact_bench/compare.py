@@ -6,7 +6,8 @@ minutes on a laptop CPU:
 * **sequence models**: ACT, PACT (trained relaxed, evaluated discrete, thresholded and
   relaxed), Repeat-RNN and a plain RNN, trained on a small parity task, with accuracy,
   ponder steps, training speed and FLOPs per input;
-* **vision models**: ResNet-32 dense, SACT and thresholded PSACT, with FLOPs, latency
+* **vision models**: ResNet-32 dense (the ``fixed`` halting), SACT and thresholded PSACT,
+  with FLOPs, latency
   (batch 1 and 64) and peak evaluation memory, under *controlled* halting (every
   position runs a fixed share of the units), or a trained checkpoint's own halting.
 
@@ -45,9 +46,7 @@ from pact_bench.environment import describe_environment
 from pact_bench.plot import Series, save_plot
 from pact_bench.results import Row, markdown_tables, write_csv, write_json
 from pact_core.runs import resolve_device, retain_freed_memory
-from pact_vision import units_per_block
-from pact_vision.checkpoint import CheckpointError
-from pact_vision.datasets import DataError
+from pact_vision import CheckpointError, DataError, max_iterations_of
 
 __all__ = ["PRESETS", "Preset", "main"]
 
@@ -78,7 +77,7 @@ PRESETS: dict[str, Preset] = {
         "default",
         "parity on 8 bits (64 hidden units, 3000 steps); ResNet-32 at batch 1 and 64",
         SeqPreset(
-            bits=8, hidden_size=64, batch_size=128, steps=3000, max_ponder=20, log_every=50,
+            bits=8, hidden_size=64, batch_size=128, steps=3000, max_iterations=20, log_every=50,
             eval_samples=4000, runs=_runs((0.01,), (0.01,), (3,)),
         ),
         VisionPreset("resnet32", batches=(1, 64), units=(1, 3, 5), min_run_time=0.5),
@@ -87,7 +86,7 @@ PRESETS: dict[str, Preset] = {
         "quick",
         "a smoke run: parity on 4 bits for 150 steps; ResNet-14 at batch 1 and 8",
         SeqPreset(
-            bits=4, hidden_size=16, batch_size=32, steps=150, max_ponder=5, log_every=10,
+            bits=4, hidden_size=16, batch_size=32, steps=150, max_iterations=5, log_every=10,
             eval_samples=256, runs=_runs((0.01,), (0.01,), (2,)),
         ),
         VisionPreset("resnet14", batches=(1, 8), units=(1, 2), min_run_time=0.02),
@@ -96,7 +95,7 @@ PRESETS: dict[str, Preset] = {
         "paper",
         "the published scales: parity on 64 bits (128 units, 200k steps); ResNet-110",
         SeqPreset(
-            bits=64, hidden_size=128, batch_size=128, steps=200_000, max_ponder=100,
+            bits=64, hidden_size=128, batch_size=128, steps=200_000, max_iterations=100,
             log_every=1000, eval_samples=10_000,
             runs=_runs((1e-2, 1e-3), (1e-2, 1e-3), (2, 3, 5, 8)),
         ),
@@ -175,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         preset = PRESETS["quick" if args.quick else args.preset]
         if args.arch is not None:
-            units_per_block(args.arch)  # unknown arch: one-line error before any work
-            n = units_per_block(args.arch)
+            n = max_iterations_of(args.arch)  # unknown arch: one-line error before any work
             units = tuple(sorted({1, max(1, n // 2), n}))
             preset = Preset(
                 preset.name, preset.description, preset.seq,
@@ -298,7 +296,7 @@ def _plots(
         if scored:
             groups: dict[str, list[Row]] = {}
             for row in scored:
-                groups.setdefault(f"{row.model} {row.eval_mode or ''}".strip(), []).append(row)
+                groups.setdefault(f"{row.model} {row.halting or ''}".strip(), []).append(row)
             plots.append((
                 f"{part}_accuracy_vs_flops.png",
                 [Series(label, [r.flops or 0.0 for r in group], [r.accuracy or 0.0 for r in group],

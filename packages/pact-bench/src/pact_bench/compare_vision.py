@@ -1,5 +1,9 @@
 """The vision half of the comparison: FLOPs, latency and peak memory of dense, SACT, PSACT.
 
+Dense rows run the ``"fixed"`` halting (every unit everywhere), SACT rows ``"act"`` and
+PSACT rows ``"thresholded"`` (:data:`pact_core.HALTINGS`); one ResNet with halting heads
+runs them all.
+
 Without a trained model, halting is *controlled*: every halting head is set (weights 0,
 bias +-20) so that each position runs exactly ``k`` of the ``n`` units of every block,
 for SACT and PSACT alike. That isolates what the execution costs at a known active
@@ -17,16 +21,21 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pact_bench.flops import load_vision_checkpoint, load_vision_model
+from pact_bench.flops import load_vision_model
 from pact_bench.halting_maps import set_controlled_halting
 from pact_bench.latency import measure_latency
 from pact_bench.memory import measure_peak_memory
 from pact_bench.results import Row
-from pact_vision import AdaptiveResNet, resnet, units_per_block
-from pact_vision.augment import standardize
-from pact_vision.datasets import ImageSet, load_dataset
-from pact_vision.evaluate import evaluate_model
-from pact_vision.train import report_modes
+from pact_core import REPORT_HALTINGS, Halting, Method
+from pact_vision import (
+    AdaptiveResNet,
+    ImageSet,
+    evaluate_model,
+    load_dataset,
+    max_iterations_of,
+    resnet,
+    standardize,
+)
 
 __all__ = [
     "SPARSE_NAME",
@@ -37,13 +46,20 @@ __all__ = [
 
 #: What the comparison calls thresholded PSACT under ``execution="sparse"``.
 SPARSE_NAME = "psact-sparse"
-#: What the comparison calls each pact-vision mode.
-MODEL_NAMES = {
-    "dense": "dense",
+#: What the comparison calls a model evaluated with each halting.
+MODEL_NAMES: dict[Halting, str] = {
+    "fixed": "dense",
     "act": "sact",
     "thresholded": "psact",
     "discrete": "psact",
     "relaxed": "psact",
+}
+#: What the comparison calls a model trained by each method.
+METHOD_NAMES: dict[Method, str] = {
+    "fixed": "dense",
+    "act": "sact",
+    "pact": "psact",
+    "pact-reinforce": "psact",
 }
 
 
@@ -86,26 +102,26 @@ def _timing(model: AdaptiveResNet, images: Tensor, min_run_time: float) -> dict[
 
 
 def _evaluation(
-    model: AdaptiveResNet, data: ImageSet, mode: str, device: torch.device
+    model: AdaptiveResNet, data: ImageSet, halting: Halting, device: torch.device
 ) -> dict[str, Any]:
-    """Row fields of a test-set evaluation in ``mode``: accuracy, units, FLOPs."""
-    result = evaluate_model(model, data, mode, device=device)  # type: ignore[arg-type]
+    """Row fields of a test-set evaluation with ``halting``: accuracy, units, FLOPs."""
+    result = evaluate_model(model, data, halting, device=device)
     ponder = sum(result.units_per_block) / len(result.units_per_block)
     return {
         "accuracy": result.accuracy,
         "mean_ponder": ponder,
         "flops": result.mean_flops,
-        "active_fraction": ponder / model.units_per_block,
+        "active_fraction": ponder / model.max_iterations,
     }
 
 
-def _identity(run: str, trained: str, evaluated: str, setting: str, source: str) -> dict[str, Any]:
-    """Row fields naming a model trained in mode ``trained``, evaluated in ``evaluated``."""
+def _identity(run: str, model: str, halting: Halting, setting: str, source: str) -> dict[str, Any]:
+    """Row fields naming ``model`` (``dense``, ``sact``, ``psact``) run with ``halting``."""
     return {
         "part": "vision",
-        "run": f"{run} {MODEL_NAMES[trained]}",
-        "model": MODEL_NAMES[trained],
-        "eval_mode": None if evaluated == "dense" else evaluated,
+        "run": f"{run} {model}",
+        "model": model,
+        "halting": None if halting == "fixed" else halting,
         "setting": setting,
         "source": source,
     }
@@ -135,29 +151,30 @@ def run_vision_comparison(
         if data is None:
             raise ValueError("--vision-checkpoint needs --data (cifar10 or fashion-mnist)")
         return _checkpoint_rows(preset, checkpoint, data, data_dir, device, status)
-    n = units_per_block(preset.arch)
+    n = max_iterations_of(preset.arch)
     model = resnet(n).to(device).eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     generator = torch.Generator(device="cpu").manual_seed(seed)
     rows: list[Row] = []
-    settings: list[tuple[str, int, str]] = [("dense", n, "masked")]
-    settings += [(mode, k, "masked") for mode in ("act", "thresholded") for k in preset.units]
+    settings: list[tuple[Halting, int, str]] = [("fixed", n, "masked")]
+    settings += [(halting, k, "masked") for halting in ("act", "thresholded") for k in preset.units]
     settings += [("thresholded", k, "sparse") for k in preset.units]
     total = len(settings) * len(preset.batches)
     done = 0
     for batch in preset.batches:
         images = torch.randn(batch, 3, 32, 32, generator=generator).to(device)
         images = images.contiguous(memory_format=torch.channels_last)
-        for mode, units, execution in settings:
+        for halting, units, execution in settings:
             done += 1
             status(
-                f"[vision {done}/{total}] {preset.arch} {mode} {execution}, {units}/{n} units, "
-                f"batch {batch}"
+                f"[vision {done}/{total}] {preset.arch} {halting} {execution}, "
+                f"{units}/{n} units, batch {batch}"
             )
-            model.mode, model.execution = mode, execution
-            if mode != "dense":
+            model.halting, model.execution = halting, execution
+            if halting != "fixed":
                 set_controlled_halting(model, units)
-            source = "dense" if mode == "dense" else "controlled halting"
-            identity = _identity(preset.arch, mode, mode, f"{units}/{n} units", source)
+            source = "fixed" if halting == "fixed" else "controlled halting"
+            name = MODEL_NAMES[halting]
+            identity = _identity(preset.arch, name, halting, f"{units}/{n} units", source)
             if execution == "sparse":
                 identity.update(run=f"{preset.arch} {SPARSE_NAME}", model=SPARSE_NAME)
             rows.append(
@@ -181,30 +198,31 @@ def _checkpoint_rows(
     model = load_vision_model(checkpoint).to(device)
     test = load_dataset(data, data_dir).test  # type: ignore[arg-type]
     subset = ImageSet(test.images[: preset.eval_images], test.labels[: preset.eval_images])
-    arch = f"resnet{6 * model.units_per_block + 2}"
-    modes: Sequence[str] = ("dense", "act", "thresholded") if model.halting else ("dense",)
+    arch = f"resnet{6 * model.max_iterations + 2}"
+    haltings: Sequence[Halting] = ("fixed",)
+    if model.settings.has_halting:
+        haltings = ("fixed", "act", "thresholded")
     rows = []
-    for mode in modes:
-        status(f"[vision] {checkpoint}: evaluating {mode} on {len(subset)} test images")
-        evaluation = _evaluation(model, subset, mode, device)
-        model.mode = mode
+    for halting in haltings:
+        status(f"[vision] {checkpoint}: evaluating {halting} on {len(subset)} test images")
+        evaluation = _evaluation(model, subset, halting, device)
+        model.halting = halting
+        identity = _identity(checkpoint.name, MODEL_NAMES[halting], halting, arch, "checkpoint")
         for batch in preset.batches:
             images = standardize(subset.images[:batch].to(device))
             timing = _timing(model, images, preset.min_run_time)
             timing["flops"] = evaluation["flops"]  # the test-set mean, not this batch's
-            rows.append(
-                Row(
-                    **_identity(checkpoint.name, mode, mode, arch, "checkpoint"),
-                    **{**evaluation, **timing},
-                )
-            )
+            rows.append(Row(**identity, **{**evaluation, **timing}))
     return rows
 
 
 def read_vision_run(
     directory: Path, data: str | None, data_dir: Path | None, device: torch.device
 ) -> list[Row]:
-    """Evaluate a pact_vision.train run in every mode its training mode allows.
+    """Evaluate a pact_vision.train run with the haltings its method is reported with.
+
+    Those are :data:`pact_core.REPORT_HALTINGS` of the method the checkpoint's model
+    was built for (a SACT run also thresholded, PACT fig. 8).
 
     Raises:
         ValueError: If ``directory`` holds no checkpoint or ``data`` is missing.
@@ -217,16 +235,14 @@ def read_vision_run(
         )
     if data is None:
         raise ValueError(f"the vision run {directory} needs --data (cifar10 or fashion-mnist)")
-    model, train_config = load_vision_checkpoint(checkpoint)
-    model = model.to(device)
-    modes = report_modes(str(train_config.get("mode", "dense")))
+    model = load_vision_model(checkpoint).to(device)
+    method = model.settings.method
     test = load_dataset(data, data_dir).test  # type: ignore[arg-type]
-    arch = f"resnet{6 * model.units_per_block + 2}"
-    trained = model.mode
+    arch = f"resnet{6 * model.max_iterations + 2}"
     return [
         Row(
-            **_identity(directory.name, trained, mode, arch, "run directory"),
-            **_evaluation(model, test, mode, device),
+            **_identity(directory.name, METHOD_NAMES[method], halting, arch, "run directory"),
+            **_evaluation(model, test, halting, device),
         )
-        for mode in modes
+        for halting in REPORT_HALTINGS[method]
     ]

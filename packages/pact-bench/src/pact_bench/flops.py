@@ -24,10 +24,19 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from pact_vision import MODES, AdaptiveResNet, resnet, units_per_block
-from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
-from pact_vision.datasets import DataError, ImageSet, load_dataset
-from pact_vision.evaluate import evaluate_model
+from pact_core import HALTINGS
+from pact_vision import (
+    AdaptiveResNet,
+    CheckpointError,
+    DataError,
+    ImageSet,
+    build_model,
+    evaluate_model,
+    load_checkpoint,
+    load_dataset,
+    max_iterations_of,
+    resnet,
+)
 
 __all__ = [
     "cell_step_flops",
@@ -55,8 +64,8 @@ def vision_flops(model: AdaptiveResNet, images: Tensor) -> Tensor:
     """FLOPs per image that the active masks of ``model`` need on ``images``.
 
     Args:
-        model: A pact-vision model in the mode to count (dense, act, relaxed, discrete or
-            thresholded).
+        model: A pact-vision model set to the halting to count (``model.halting``: fixed,
+            act, relaxed, discrete or thresholded; ``None`` follows its training mode).
         images: ``[B, C, H, W]``.
 
     Returns:
@@ -67,22 +76,31 @@ def vision_flops(model: AdaptiveResNet, images: Tensor) -> Tensor:
     return flops
 
 
-def cell_step_flops(
-    cell: nn.RNNCell | nn.LSTMCell | nn.GRUCell, head: nn.Module | None, state_size: int
-) -> int:
+def cell_step_flops(cell: nn.Module, head: nn.Module | None, state_size: int) -> int:
     """FLOPs of one iteration of a recurrent cell (and its halting head) for one sequence.
 
     Args:
-        cell: ``nn.RNNCell``, ``nn.LSTMCell`` or ``nn.GRUCell``.
+        cell: ``nn.RNNCell``, ``nn.LSTMCell``, ``nn.GRUCell``, or a cell of your own
+            with ``input_size`` and ``hidden_size`` attributes (and ``state_tensors = 2``
+            if, like an LSTM, it takes and returns a pair of states), as a pact-seq
+            layer's ``cell``.
         head: The halting head (a linear map of the packed state), or ``None``.
         state_size: Size of the packed state the head reads (``2H`` for an LSTM).
+
+    Raises:
+        ValueError: If ``cell`` lacks ``input_size`` or ``hidden_size``.
     """
-    inputs = torch.zeros(1, int(cell.input_size))
-    hidden = int(cell.hidden_size)
-    if isinstance(cell, nn.LSTMCell):
-        state: Any = (torch.zeros(1, hidden), torch.zeros(1, hidden))
-    else:
-        state = torch.zeros(1, hidden)
+    input_size = getattr(cell, "input_size", None)
+    hidden = getattr(cell, "hidden_size", None)
+    if not isinstance(input_size, int) or not isinstance(hidden, int):
+        raise ValueError(
+            f"the cell needs integer input_size and hidden_size, got {input_size!r}, {hidden!r}"
+        )
+    inputs = torch.zeros(1, input_size)
+    pair = isinstance(cell, nn.LSTMCell) or getattr(cell, "state_tensors", 1) == 2
+    state: Any = (
+        (torch.zeros(1, hidden), torch.zeros(1, hidden)) if pair else torch.zeros(1, hidden)
+    )
     flops = dense_flops(cell, inputs, state)
     if head is not None:
         flops += dense_flops(head, torch.zeros(1, state_size))
@@ -95,7 +113,12 @@ def _parser() -> argparse.ArgumentParser:
         description="FLOPs per image of a CIFAR ResNet, as SACT counts them.",
     )
     parser.add_argument("--arch", default="resnet32", help="resnet<6n+2>: resnet32, resnet110, ...")
-    parser.add_argument("--mode", default="dense", help=f"one of {', '.join(MODES)}")
+    parser.add_argument(
+        "--halting",
+        "--mode",
+        default="fixed",
+        help=f"one of {', '.join(HALTINGS)} (fixed: every unit, a dense ResNet)",
+    )
     parser.add_argument("--checkpoint", type=Path, default=None, help="a pact_vision.train run")
     parser.add_argument("--data", default=None, help="cifar10 or fashion-mnist (with --checkpoint)")
     parser.add_argument("--data-dir", type=Path, default=None)
@@ -105,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print FLOPs per image; dense mode needs no data."""
+    """Print FLOPs per image; the fixed halting (a dense ResNet) needs no data."""
     args = _parser().parse_args(argv)
     try:
         result = _count(args)
@@ -120,27 +143,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _count(args: argparse.Namespace) -> dict[str, Any]:
-    if args.mode not in MODES:
-        raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {args.mode!r}")
+    if args.halting not in HALTINGS:
+        raise ValueError(f"--halting must be one of {', '.join(HALTINGS)}, got {args.halting!r}")
     if args.checkpoint is None:
-        if args.mode != "dense":
+        if args.halting != "fixed":
             raise ValueError(
-                f"--mode {args.mode} depends on trained halting: give --checkpoint and --data"
+                f"--halting {args.halting} depends on trained halting: give --checkpoint and --data"
             )
-        n = units_per_block(args.arch)
-        model = resnet(n, halting=False).eval()
+        n = max_iterations_of(args.arch)
+        model = resnet(n, "fixed").eval()
         flops = int(vision_flops(model, torch.zeros(1, 3, 32, 32))[0])
-        return {"arch": args.arch, "mode": "dense", "flops": flops, "images": None}
+        return {"arch": args.arch, "halting": "fixed", "flops": flops, "images": None}
     if args.data is None:
         raise ValueError("--checkpoint needs --data (cifar10 or fashion-mnist) to count on")
     if args.batches < 1:
         raise ValueError(f"--batches must be >= 1, got {args.batches}")
     model = load_vision_model(args.checkpoint)
+    halting = model.settings.check_halting(args.halting)
     test = load_dataset(args.data, args.data_dir).test
     subset = ImageSet(test.images[: 100 * args.batches], test.labels[: 100 * args.batches])
-    result = evaluate_model(model, subset, args.mode, batch_size=100)
-    arch = f"resnet{6 * model.units_per_block + 2}"
-    return {"arch": arch, "mode": args.mode, "flops": result.mean_flops, "images": result.images}
+    result = evaluate_model(model, subset, halting, batch_size=100)
+    arch = f"resnet{6 * model.max_iterations + 2}"
+    return {"arch": arch, "halting": halting, "flops": result.mean_flops, "images": result.images}
 
 
 def load_vision_checkpoint(path: Path) -> tuple[AdaptiveResNet, dict[str, Any]]:
@@ -149,6 +173,9 @@ def load_vision_checkpoint(path: Path) -> tuple[AdaptiveResNet, dict[str, Any]]:
     Returns:
         The model in eval mode, and the training configuration saved with it (empty if
         the checkpoint has none).
+
+    Raises:
+        CheckpointError: If the file is missing or not a pact-vision checkpoint.
     """
     if path.is_dir():
         path = path / "checkpoint.pt"

@@ -1,10 +1,10 @@
 """Cost of the streaming halting logic per ponder step, against the cell it wraps.
 
 ``python -m pact_bench.halting`` times one recurrent cell step and, for every halting
-mode, the extra work an adaptive layer does per ponder step: the halting head, one
-:meth:`pact_core.HaltingStream.step` and the ``all_halted()`` check. The default shape is
-the published parity configuration (batch 128, 128 tanh units, 64 inputs + the
-first-step flag).
+with a halting head (act, relaxed, discrete, thresholded), the extra work an adaptive
+layer does per ponder step: the halting head, one :meth:`pact_core.HaltingStream.step`
+and the ``all_halted()`` check. The default shape is the published parity configuration
+(batch 128, 128 tanh units, 64 inputs + the first-step flag).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ CELLS = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
 
 @dataclass(frozen=True)
 class HaltingCost:
-    """Per-step times of one mode, in milliseconds."""
+    """Per-step times of one halting, in milliseconds."""
 
-    mode: str
+    halting: str
     cell_ms: float
     halting_ms: float
 
@@ -52,7 +52,7 @@ def measure_halting_cost(
     threads: int | None = None,
     min_run_time: float = 0.5,
 ) -> list[HaltingCost]:
-    """Time a cell step and the halting work of each mode at one shape.
+    """Time a cell step and the halting work of each halting at one shape.
 
     Raises:
         ValueError: On an unknown cell or a non-positive size.
@@ -76,24 +76,24 @@ def measure_halting_cost(
             min_run_time=min_run_time,
         )
         results = []
-        for mode in HALTING_MODES:
-            stream = _endless_stream(mode, batch, device, generator)
+        for halting in HALTING_MODES:
+            stream = _endless_stream(halting, batch, device, generator)
 
             def halting_step(stream: HaltingStream = stream) -> None:
                 stream.step(state, logits=head(state).squeeze(-1))
                 stream.all_halted()
 
             step_time = measure_latency(halting_step, threads=threads, min_run_time=min_run_time)
-            results.append(HaltingCost(mode, cell_time.median_ms, step_time.median_ms))
+            results.append(HaltingCost(halting, cell_time.median_ms, step_time.median_ms))
     return results
 
 
 def _endless_stream(
-    mode: HaltingMode, batch: int, device: torch.device, generator: torch.Generator
+    halting: HaltingMode, batch: int, device: torch.device, generator: torch.Generator
 ) -> HaltingStream:
     # A cap no benchmark reaches, so every timed call is an ordinary (non-final) step.
     return HaltingStream(
-        mode,
+        halting,
         2**62,
         (batch,),
         device=device,
@@ -140,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     environment = describe_environment(device)
     print(f"# Halting cost per ponder step ({args.cell}, batch {args.batch}, hidden {args.hidden})")
     print(f"\n{environment.summary()}\n")
-    print("| mode | cell step (ms) | halting head + step (ms) | overhead |")
+    print("| halting | cell step (ms) | halting head + step (ms) | overhead |")
     print("|---|---|---|---|")
     for result in results:
         print(
-            f"| {result.mode} | {result.cell_ms:.4f} | {result.halting_ms:.4f} | "
+            f"| {result.halting} | {result.cell_ms:.4f} | {result.halting_ms:.4f} | "
             f"{result.overhead:.0%} |"
         )
     if args.json is not None:

@@ -110,7 +110,7 @@ def control_halting(model: AdaptiveResNet, depths: Sequence[Tensor]) -> list[Rem
         ValueError: Without halting heads or with the wrong number of maps.
     """
     stages = model.stages
-    if not model.halting:
+    if not model.settings.has_halting:
         raise ValueError("the model has no halting heads to control")
     if len(depths) != len(stages):
         raise ValueError(f"need one depth map per block ({len(stages)}), got {len(depths)}")
@@ -138,10 +138,10 @@ def set_controlled_halting(model: AdaptiveResNet, units: int) -> None:
     Raises:
         ValueError: If ``units`` is not in ``1..n`` or the model has no halting heads.
     """
-    n = model.units_per_block
+    n = model.max_iterations
     if not 1 <= units <= n:
         raise ValueError(f"units must be in 1..{n} for this model, got {units}")
-    if not model.halting:
+    if not model.settings.has_halting:
         raise ValueError("the model has no halting heads to control")
     with torch.no_grad():
         for block in model.stages:

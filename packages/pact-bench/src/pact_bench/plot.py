@@ -2,7 +2,7 @@
 
 pact declares no plotting library, so results are drawn here: axes with 1-2-5 ticks (or
 decades on a log axis), grid, lines, markers, a legend and labels, rendered into an RGB
-array and written with :func:`pact_vision.png.write_png`.
+array and written with :func:`pact_vision.write_png`.
 
 Example::
 
@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pact_bench._font import GLYPH_HEIGHT, GLYPH_WIDTH, glyph
-from pact_vision.png import write_png
+from pact_vision import write_png
 
 __all__ = ["PALETTE", "Plot", "Series", "render_plot", "save_plot"]
 

@@ -21,10 +21,12 @@ class Row:
     Attributes:
         part: ``"seq"`` or ``"vision"``.
         run: Name of the run (a directory name, or the comparison's own label).
-        model: ``act``, ``pact``, ``repeat``, ``plain`` (seq) or ``dense``, ``sact``,
-            ``psact`` (vision).
-        eval_mode: Halting at evaluation (``discrete``, ``thresholded``, ``relaxed``,
-            ``act``), or ``None`` without halting.
+        model: ``act``, ``pact``, ``pact-reinforce``, ``repeat``, ``plain`` (seq) or
+            ``dense``, ``sact``, ``psact``, ``psact-sparse`` (vision).
+        halting: The halting at evaluation (``act``, ``relaxed``, ``discrete``,
+            ``thresholded``; see :data:`pact_core.HALTINGS`), or ``None`` for a model
+            run without halting (the ``fixed`` halting: a dense ResNet, Repeat-RNN, the
+            plain RNN).
         setting: The hyperparameter that tells runs apart, e.g. ``tau=0.01``, ``rho=3``.
         source: ``trained here``, ``run directory``, ``checkpoint`` or ``controlled
             halting`` (halting heads set by hand to run a fixed share of the units).
@@ -48,7 +50,7 @@ class Row:
     part: str
     run: str
     model: str
-    eval_mode: str | None = None
+    halting: str | None = None
     setting: str = ""
     source: str = ""
     accuracy: float | None = None
@@ -107,7 +109,7 @@ def _cell(value: Any, kind: str) -> str:
 
 _SEQ_COLUMNS = (
     ("run", "run", "text"),
-    ("eval", "eval_mode", "text"),
+    ("eval", "halting", "text"),
     ("accuracy", "accuracy", "percent"),
     ("ponder steps", "mean_ponder", "float"),
     ("steps to solve", "steps_to_solve", "text"),

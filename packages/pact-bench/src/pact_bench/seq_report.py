@@ -1,10 +1,10 @@
 """``python -m pact_bench.seq_report``: our parity/addition runs beside Fojo et al.'s table.
 
-Reads finished ``pact_seq.train`` run directories and prints one Markdown table row per
-run and evaluation mode, with the published steps to solve (and ACT's mean ponder) of
-the same model and setting from :mod:`pact_bench.published`. ``--plot`` also draws the
-smoothed training accuracy of every run against training steps, with the 98% line that
-counts as solved.
+Reads finished ``pact_seq.train`` run directories (of this release or the previous one)
+and prints one Markdown table row per run and evaluation halting, with the published
+steps to solve (and ACT's mean ponder) of the same model and setting from
+:mod:`pact_bench.published`. ``--plot`` also draws the smoothed training accuracy of
+every run against training steps, with the 98% line that counts as solved.
 
 Example::
 
@@ -54,7 +54,7 @@ def report_table(task: str, rows: Sequence[Row]) -> str:
         published = format_published(published_row(task, row.model, row.setting))
         ponder = "-" if row.mean_ponder is None else f"{row.mean_ponder:.2f}"
         speed = "-" if row.steps_per_s is None else f"{row.steps_per_s:.0f}"
-        cells = [row.run, row.eval_mode or "-", _percent(row.accuracy)]
+        cells = [row.run, row.halting or "-", _percent(row.accuracy)]
         if digits:
             cells.append(_percent(row.digit_accuracy))
         cells += [
@@ -66,7 +66,7 @@ def report_table(task: str, rows: Sequence[Row]) -> str:
 
 
 def seed_table(task: str, rows: Sequence[Row]) -> str | None:
-    """Runs of the same model, setting and evaluation gathered across seeds.
+    """Runs of the same model, setting and evaluation halting gathered across seeds.
 
     Each line lists every run's steps to solve (sorted; "no" for a run that did not
     solve) and their median, counting an unsolved run as slower than every solved one
@@ -75,7 +75,7 @@ def seed_table(task: str, rows: Sequence[Row]) -> str | None:
     """
     groups: dict[tuple[str, str, str], list[Row]] = {}
     for row in rows:
-        groups.setdefault((row.model, row.setting, row.eval_mode or "-"), []).append(row)
+        groups.setdefault((row.model, row.setting, row.halting or "-"), []).append(row)
     repeated = {key: group for key, group in groups.items() if len(group) > 1}
     if not repeated:
         return None

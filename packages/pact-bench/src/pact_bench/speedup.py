@@ -3,7 +3,7 @@
 For a PSACT ResNet evaluated thresholded, it times three executions of the same model
 on the same images:
 
-* **dense**: every unit everywhere (``mode="dense"``), the reference;
+* **dense**: every unit everywhere (``model.halting = "fixed"``), the reference;
 * **masked**: every unit everywhere, multiplied by the halting masks
   (``execution="masked"``, what SACT's code does);
 * **sparse**: only the active tiles of each unit (``execution="sparse"``,
@@ -16,7 +16,8 @@ their ratio. Model and images are channels-last unless ``--memory-format contigu
 (:mod:`pact_bench.halting_maps`: random or clustered maps at each ``--active``
 fraction) or, with ``--checkpoint``, a trained model's own on real test images. With
 ``--seq-checkpoint`` it also times pact-seq evaluation of a trained halting model with
-and without batch compaction.
+and without batch compaction (``execution="compact"`` against ``"early-exit"``, the
+masked loop that stops once every row has halted).
 
 Example::
 
@@ -41,26 +42,30 @@ from pact_bench.environment import describe_environment
 from pact_bench.flops import load_vision_model
 from pact_bench.halting_maps import MAP_KINDS, control_halting, depth_maps
 from pact_bench.latency import measure_latency
+from pact_core import Halting, resolve_execution
 from pact_core.runs import resolve_device, retain_freed_memory
-from pact_seq.config import build_task
-from pact_seq.evaluate import load_model
-from pact_seq.train import train_step
-from pact_vision import AdaptiveResNet, resnet, units_per_block
-from pact_vision.augment import standardize
-from pact_vision.checkpoint import CheckpointError
-from pact_vision.datasets import DataError, load_dataset
+from pact_seq import build_task, load_model, train_step
+from pact_vision import (
+    AdaptiveResNet,
+    CheckpointError,
+    DataError,
+    load_dataset,
+    max_iterations_of,
+    resnet,
+    standardize,
+)
 
 __all__ = ["main", "profile_executions", "time_executions", "time_seq_compaction"]
 
 
 @contextlib.contextmanager
 def _restored_execution(model: AdaptiveResNet) -> Iterator[None]:
-    """Give the model back in the mode and execution it came in."""
-    previous = model.mode, model.execution
+    """Give the model back with the halting and execution it came with."""
+    previous = model.halting, model.execution
     try:
         yield
     finally:
-        model.mode, model.execution = previous
+        model.halting, model.execution = previous
 
 
 def _ms(fn: Callable[[], object], min_run_time: float) -> float:
@@ -77,13 +82,13 @@ def time_executions(
     sparse and masked execution (they compute the same function).
     """
     model.eval()
-    units = model.units_per_block
+    units = model.max_iterations
     results: dict[str, Any] = {}
     with _restored_execution(model), torch.no_grad():
-        model.mode, model.execution = "dense", "masked"
+        model.halting, model.execution = "fixed", "masked"
         dense_flops = float(model(images).flops.double().mean())
         results["dense_ms"] = _ms(lambda: model(images), min_run_time)
-        model.mode = "thresholded"
+        model.halting = "thresholded"
         masked = model(images)
         results["masked_ms"] = _ms(lambda: model(images), min_run_time)
         model.execution = "sparse"
@@ -110,20 +115,21 @@ def profile_executions(
 
     The tables list the ``top`` operators by self CPU time over ``passes`` passes each
     (after one warm-up pass), so where sparse execution spends the time that dense does
-    not is visible operator by operator. The model's mode and execution are restored.
+    not is visible operator by operator. The model's halting and execution are restored.
     """
     from torch.profiler import profile
 
     sections = []
+    runs: tuple[tuple[Halting, str], ...] = (("fixed", "masked"), ("thresholded", "sparse"))
     with _restored_execution(model), torch.no_grad():
-        for mode, execution in (("dense", "masked"), ("thresholded", "sparse")):
-            model.mode, model.execution = mode, execution
+        for halting, execution in runs:
+            model.halting, model.execution = halting, execution
             model(images)
             with profile() as prof:
                 for _ in range(passes):
                     model(images)
             table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
-            label = "dense" if mode == "dense" else "sparse (thresholded)"
+            label = "dense" if halting == "fixed" else "sparse (thresholded)"
             sections.append(f"{label}, {passes} passes:\n{table}")
     return "\n".join(sections)
 
@@ -133,7 +139,10 @@ def time_seq_compaction(
 ) -> dict[str, Any]:
     """Evaluation and training-step latency of a pact-seq halting model, masked and compacted.
 
-    Evaluation runs ``samples`` fresh examples at once in the model's evaluation halting.
+    "Masked" is the layer's ``"early-exit"`` execution (every row steps, halted rows are
+    frozen, the loop stops once all have halted), "compacted" its ``"compact"`` one (the
+    cell steps only the rows still active). Evaluation runs ``samples`` fresh examples at
+    once in the model's evaluation halting.
     A training step is one Adam step on a batch of the run's training batch size, in the
     training halting (relaxed PACT, ACT), from the checkpoint's weights each time (the
     weights are restored afterwards). ``ideal_speedup`` is the evaluation's cell
@@ -143,7 +152,9 @@ def time_seq_compaction(
     config, model = load_model(checkpoint, device)
     layer = model.recurrent
     if not layer.has_halting:
-        raise ValueError(f"{checkpoint} is a {config.model!r} model; compaction needs halting")
+        raise ValueError(
+            f"{checkpoint} is a {config.halting.method!r} model; compaction needs halting"
+        )
     model.eval()
     task = build_task(config)
     batch = task.sample(samples, torch.Generator(device).manual_seed(12345))
@@ -151,31 +162,33 @@ def time_seq_compaction(
     weights = copy.deepcopy(model.state_dict())
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     noise = torch.Generator(device).manual_seed(0)
-    tau = config.tau
+    tau = config.halting.tau
 
     def training_step() -> None:
         model.train()
         train_step(model, optimizer, task, train_batch, tau=tau, baseline=None, generator=noise)
 
+    executions = {False: resolve_execution("early-exit"), True: resolve_execution("compact")}
     times, train_times = {}, {}
-    previous = layer.compact
+    previous = layer.execution
     try:
         with torch.no_grad():
+            layer.execution = executions[False]
             out = model(batch.x)
-            for compact in (False, True):
-                layer.compact = compact
+            for compact, execution in executions.items():
+                layer.execution = execution
                 times[compact] = _ms(lambda: model(batch.x), min_run_time)
-        for compact in (False, True):
-            layer.compact = compact
+        for compact, execution in executions.items():
+            layer.execution = execution
             train_times[compact] = _ms(training_step, min_run_time)
     finally:
-        layer.compact = previous
+        layer.execution = previous
         model.load_state_dict(weights)
         model.eval()
     row_steps = sum(out.recurrent.loop_steps) * samples
     return {
         "checkpoint": str(checkpoint),
-        "model": config.model,
+        "method": config.halting.method,
         "halting": out.recurrent.halting,
         "samples": samples,
         "mean_ponder": float(out.recurrent.iterations.double().mean()),
@@ -195,7 +208,7 @@ MEMORY_FORMATS = {"channels-last": torch.channels_last, "contiguous": torch.cont
 
 
 def _controlled_rows(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:
-    n = units_per_block(args.arch)
+    n = max_iterations_of(args.arch)
     layout = MEMORY_FORMATS[args.memory_format]
     model = resnet(n).to(device).eval().to(memory_format=layout)  # type: ignore[call-overload]
     generator = torch.Generator().manual_seed(args.seed)
@@ -238,7 +251,7 @@ def _checkpoint_rows(args: argparse.Namespace, device: torch.device) -> list[dic
     rows = []
     for checkpoint in args.checkpoint:
         model = load_vision_model(checkpoint).to(device)
-        if not model.halting:
+        if not model.settings.has_halting:
             raise ValueError(f"{checkpoint} has no halting heads; give a PSACT or SACT checkpoint")
         model.to(memory_format=layout)  # type: ignore[call-overload]
         for batch in args.batch:
@@ -356,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--active fractions must lie in [0, 1], got {args.active}")
         if any(b < 1 for b in args.batch):
             raise ValueError(f"--batch sizes must be >= 1, got {args.batch}")
-        units_per_block(args.arch)
+        max_iterations_of(args.arch)
         if args.threads is not None:
             if args.threads < 1:
                 raise ValueError(f"--threads must be >= 1, got {args.threads}")

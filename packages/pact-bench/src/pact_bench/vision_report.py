@@ -1,10 +1,13 @@
 r"""``python -m pact_bench.vision_report``: accuracy against FLOPs of evaluated vision runs.
 
 Reads the ``--json`` files that ``python -m pact_vision.evaluate`` wrote for each
-checkpoint and prints one Markdown row per (checkpoint, evaluation mode) that the
-paper compares: a dense model dense; SACT as trained (``act``) and as thresholded PSACT
-(PACT fig. 8, with the accuracy drop); PSACT relaxed, discrete and thresholded.
-``--plot`` draws accuracy against MFLOPs per image for every row.
+checkpoint and prints one Markdown row per (checkpoint, halting) that the paper
+compares (:data:`pact_core.REPORT_HALTINGS` of the run's method): a dense model
+(method ``fixed``) with the ``fixed`` halting; SACT (``act``) as trained and as
+thresholded PSACT (PACT fig. 8, with the accuracy drop); PSACT (``pact``) relaxed,
+discrete and thresholded. ``--plot`` draws accuracy against MFLOPs per image for every
+row. Reports and checkpoints of the previous release (``mode`` instead of ``halting``,
+``dense`` and ``relaxed`` as training modes) are read too.
 
 Example::
 
@@ -22,18 +25,35 @@ from pathlib import Path
 from typing import Any
 
 from pact_bench.plot import Series, save_plot
-from pact_vision.checkpoint import CheckpointError, load_checkpoint
-from pact_vision.train import report_modes
+from pact_core import REPORT_HALTINGS, Method, parse_method
+from pact_vision import CheckpointError, load_checkpoint
 
 __all__ = ["EvalRow", "drop_lines", "main", "read_evaluation", "report_table"]
 
-#: Evaluation modes shown per training mode (the comparisons the paper makes).
-_LABEL = {"dense": "dense", "act": "SACT", "relaxed": "PSACT", "pact-reinforce": "PSACT-R"}
+#: What the plot calls the models trained by each method.
+_LABEL: dict[str, str] = {
+    "fixed": "dense",
+    "act": "SACT",
+    "pact": "PSACT",
+    "pact-reinforce": "PSACT-R",
+}
+#: The previous release's name of the ``fixed`` halting, in its reports.
+_LEGACY_HALTINGS = {"dense": "fixed"}
 
 
 @dataclass(frozen=True)
 class EvalRow:
-    """One checkpoint evaluated one way."""
+    """One checkpoint evaluated with one halting.
+
+    Attributes:
+        run: The run directory's name.
+        trained: The method the model was trained by (:data:`pact_core.METHODS`).
+        tau: Its ponder penalty.
+        evaluated: The halting it was evaluated with (:data:`pact_core.HALTINGS`).
+        accuracy: Test accuracy.
+        mflops: Mean MFLOPs per image.
+        units_per_block: Mean units executed per position, per block.
+    """
 
     run: str
     trained: str
@@ -49,47 +69,66 @@ class EvalRow:
         name = _LABEL.get(self.trained, self.trained)
         if self.trained == "act" and self.evaluated == "thresholded":
             return "SACT as thresholded"
-        return name if self.evaluated in ("dense", "act") else f"{name} {self.evaluated}"
+        return name if self.evaluated in ("fixed", "act") else f"{name} {self.evaluated}"
+
+
+def _trained(payload: dict[str, Any]) -> tuple[Method, float]:
+    """The method and ``tau`` a checkpoint was trained with.
+
+    From its training configuration's ``halting`` (or else its model's ``settings``), or,
+    for a checkpoint of the previous release, its training ``mode`` and ``tau``.
+
+    Raises:
+        ValueError: For an unknown method.
+    """
+    train: dict[str, Any] = dict(payload.get("train_config") or {})
+    halting = train.get("halting") or dict(payload.get("model_config") or {}).get("settings")
+    if isinstance(halting, dict) and "method" in halting:
+        return parse_method(str(halting["method"])), float(halting.get("tau", 0.0))
+    return parse_method(str(train.get("mode", "dense"))), float(train.get("tau", 0.0))
 
 
 def read_evaluation(path: Path) -> list[EvalRow]:
-    """The rows of one ``pact_vision.evaluate --json`` file in its model's report modes.
+    """The rows of one ``pact_vision.evaluate --json`` file with its model's report haltings.
 
-    The modes are :data:`pact_vision.train.REPORT_MODES` of the checkpoint's training
-    mode; other modes in the file are left out.
+    The haltings are :data:`pact_core.REPORT_HALTINGS` of the method the checkpoint was
+    trained by; other haltings in the file are left out.
 
     Raises:
         ValueError: If the file is unreadable or not such a report, or its checkpoint is
-            gone (its training mode and tau are read from it).
+            gone (its method and tau are read from it).
     """
     try:
         report: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         checkpoint = Path(report["checkpoint"])
         results = report["results"]
+        evaluated = [_halting_of(r) for r in results]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is not a pact_vision.evaluate --json report: {error}") from None
     try:
-        train = load_checkpoint(checkpoint).get("train_config", {})
-    except CheckpointError as error:
+        method, tau = _trained(load_checkpoint(checkpoint))
+    except (CheckpointError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
-    trained = str(train.get("mode", "dense"))
-    try:
-        shown = report_modes(trained)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+    shown = REPORT_HALTINGS[method]
     return [
         EvalRow(
             run=checkpoint.parent.name,
-            trained=trained,
-            tau=float(train.get("tau", 0.0)),
-            evaluated=str(r["mode"]),
+            trained=method,
+            tau=tau,
+            evaluated=halting,
             accuracy=float(r["accuracy"]),
             mflops=float(r["mean_flops"]) / 1e6,
             units_per_block=tuple(float(u) for u in r["units_per_block"]),
         )
-        for r in results
-        if r["mode"] in shown
+        for r, halting in zip(results, evaluated, strict=True)
+        if halting in shown
     ]
+
+
+def _halting_of(result: dict[str, Any]) -> str:
+    """A result's halting: ``halting``, or the previous release's ``mode``."""
+    name = str(result["halting"] if "halting" in result else result["mode"])
+    return _LEGACY_HALTINGS.get(name, name)
 
 
 def report_table(rows: list[EvalRow]) -> str:
@@ -103,7 +142,7 @@ def report_table(rows: list[EvalRow]) -> str:
     for r in rows:
         units = " / ".join(f"{u:.2f}" for u in r.units_per_block)
         saved = f"{100 * (1 - r.mflops / dense):.0f}%" if dense else "-"
-        tau = f"{r.tau:g}" if r.trained != "dense" else "-"
+        tau = f"{r.tau:g}" if r.trained != "fixed" else "-"
         lines.append(
             f"| {r.run} | {r.trained} | {tau} | {r.evaluated} | {100 * r.accuracy:.2f}% "
             f"| {r.mflops:.1f} | {saved} | {units} |"
@@ -115,9 +154,9 @@ def drop_lines(rows: list[EvalRow]) -> list[str]:
     """For each SACT run: accuracy and FLOPs as trained and as thresholded PSACT."""
     lines = []
     for run in sorted({r.run for r in rows if r.trained == "act"}):
-        modes = {r.evaluated: r for r in rows if r.run == run}
-        if "act" in modes and "thresholded" in modes:
-            act, thr = modes["act"], modes["thresholded"]
+        haltings = {r.evaluated: r for r in rows if r.run == run}
+        if "act" in haltings and "thresholded" in haltings:
+            act, thr = haltings["act"], haltings["thresholded"]
             lines.append(
                 f"- {run}: {100 * act.accuracy:.2f}% as SACT, {100 * thr.accuracy:.2f}% as "
                 f"thresholded PSACT (drop {100 * (act.accuracy - thr.accuracy):.2f} points; "
@@ -144,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = [row for path in args.evals for row in read_evaluation(path)]
         if not rows:
-            raise ValueError("the reports hold no mode this report shows")
+            raise ValueError("the reports hold no halting this report shows")
         if args.plot is not None:
             groups: dict[str, list[EvalRow]] = {}
             for row in rows:
