@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import pact_seq.train as train_module
+from pact_core import HaltingSettings, WarmUp
 from pact_core.runs import load_checkpoint
 from pact_seq import evaluate, train
 
@@ -26,32 +27,55 @@ def read_log(out: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("model", "extra"),
-    [("pact", []), ("act", ["--tau", "1e-2"]), ("repeat", ["--repeats", "3"]), ("plain", [])],
+    ("model", "extra", "method"),
+    [
+        ("pact", [], "pact"),
+        ("act", ["--tau", "1e-2"], "act"),
+        ("repeat", ["--repeats", "3"], "fixed"),
+        ("plain", [], "fixed"),
+    ],
 )
-def test_parity_train_then_evaluate(tmp_path: Path, model: str, extra: list[str]) -> None:
+def test_parity_train_then_evaluate(
+    tmp_path: Path, model: str, extra: list[str], method: str
+) -> None:
     out = tmp_path / model
     assert run_train(out, "--model", model, "--steps", "20", *extra) == 0
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("task", "model", "tau", "repeats", "steps", "seed", "steps_to_solve"):
+    keys = ("task", "method", "tau", "max_iterations", "steps", "seed", "steps_to_solve")
+    for key in (*keys, "eval_halting", "collapse"):
         assert key in summary
+    assert "model" not in summary and "repeats" not in summary and "eval_mode" not in summary
     assert summary["task"] == "parity"
-    assert summary["model"] == model
+    assert summary["method"] == method
+    assert summary["config"]["halting"]["method"] == method
     assert summary["steps"] == 20
     assert 0.0 <= summary["accuracy"] <= 1.0
     assert summary["mean_ponder"] >= 1.0
+    if model in ("pact", "act"):
+        assert summary["max_iterations"] == 4
+        assert summary["tau"] == 0.01  # the default, and --tau 1e-2
+        assert summary["collapse"]["collapsed"] in (True, False)
     if model == "pact":
-        assert summary["eval_mode"] == "thresholded"
+        assert summary["eval_halting"] == "thresholded"
         assert set(summary["evaluations"]) == {"discrete", "thresholded", "relaxed"}
-        assert summary["repeats"] is None
+    if model == "act":
+        assert summary["eval_halting"] == "act"
+        assert "evaluations" not in summary
     if model == "repeat":
-        assert summary["repeats"] == 3
-        assert summary["tau"] is None
+        assert summary["max_iterations"] == 3
         assert summary["mean_ponder"] == 3.0
+    if model == "plain":
+        assert summary["max_iterations"] == 1
+        assert summary["mean_ponder"] == 1.0
+    if method == "fixed":
+        assert summary["tau"] is None
+        assert summary["eval_halting"] == "fixed"
+        assert summary["collapse"] is None
     log = read_log(out)
     assert [r["step"] for r in log] == [5, 10, 15, 20]
     for record in log:
-        assert {"accuracy", "ponder", "loss", "steps_per_s"} <= set(record)
+        assert {"accuracy", "ponder", "loss", "steps_per_s", "tau"} <= set(record)
+        assert ("halt_at_first" in record) == (method != "fixed")
 
 
 def test_evaluate_cli_in_every_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,21 +85,26 @@ def test_evaluate_cli_in_every_mode(tmp_path: Path, capsys: pytest.CaptureFixtur
     checkpoint = str(out / "checkpoint.pt")
     results = {}
     for mode in ("discrete", "thresholded", "relaxed", "act"):
-        assert evaluate.main(["--checkpoint", checkpoint, "--mode", mode, "--samples", "50"]) == 0
+        assert (
+            evaluate.main(["--checkpoint", checkpoint, "--halting", mode, "--samples", "50"]) == 0
+        )
         results[mode] = json.loads(capsys.readouterr().out)
-        assert results[mode]["eval_mode"] == mode
+        assert results[mode]["eval_halting"] == mode
+        assert results[mode]["method"] == "pact"
         assert results[mode]["samples"] == 50
     summary = json.loads((out / "summary.json").read_text())
     full = evaluate.main(["--checkpoint", checkpoint, "--samples", "64"])
     assert full == 0
     default = json.loads(capsys.readouterr().out)
     assert default["accuracy"] == summary["accuracy"]  # same weights, same fresh samples
-    for mode in ("discrete", "thresholded", "relaxed", "act"):  # the masked loop agrees
-        argv = ["--checkpoint", checkpoint, "--mode", mode, "--samples", "50", "--no-compact"]
-        assert evaluate.main(argv) == 0
-        compact = json.loads(capsys.readouterr().out)
-        assert compact["accuracy"] == results[mode]["accuracy"]
-        assert compact["mean_ponder"] == results[mode]["mean_ponder"]
+    assert default["eval_halting"] == summary["eval_halting"] == "thresholded"
+    for mode in ("discrete", "thresholded", "relaxed", "act"):  # the early-exit loop agrees
+        argv = ["--checkpoint", checkpoint, "--mode", mode, "--samples", "50"]
+        assert evaluate.main([*argv, "--execution", "early-exit"]) == 0
+        early_exit = json.loads(capsys.readouterr().out)
+        assert early_exit["eval_halting"] == mode
+        assert early_exit["accuracy"] == results[mode]["accuracy"]
+        assert early_exit["mean_ponder"] == results[mode]["mean_ponder"]
 
 
 def test_addition_train_reports_digit_accuracy(tmp_path: Path) -> None:
@@ -153,18 +182,78 @@ def test_no_temporary_files_are_left(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "nope"], "invalid choice"),
-        (["--model", "act", "--tau", "0"], "--tau must be > 0"),
-        (["--model", "act", "--tau", "-1"], "--tau must be > 0"),
-        (["--model", "repeat", "--repeats", "0"], "--repeats must be >= 1"),
-        (["--model", "plain", "--repeats", "2"], "plain model"),
-        (["--model", "act", "--bits", "0"], "--bits must be >= 1"),
+        (["--model", "nope"], "argument --model: invalid choice: 'nope'"),
+        (
+            ["--model", "act", "--tau", "-1"],
+            "argument --tau: must be a finite number >= 0, got '-1'",
+        ),
+        (
+            ["--model", "act", "--tau", "nan"],
+            "argument --tau: must be a finite number >= 0, got 'nan'",
+        ),
+        (
+            ["--model", "act", "--tau", "abc"],
+            "argument --tau: must be a finite number >= 0, got 'abc'",
+        ),
+        (
+            ["--model", "pact", "--temperature", "0"],
+            "argument --temperature: must be a finite number > 0, got '0'",
+        ),
+        (
+            ["--model", "act", "--eps", "1"],
+            "argument --eps: must be a finite number in (0, 1), got '1'",
+        ),
+        (
+            ["--model", "pact", "--delta", "1"],
+            "argument --delta: must be a finite number in [0, 1), got '1'",
+        ),
+        (
+            ["--model", "pact", "--threshold", "2"],
+            "argument --threshold: must be a finite number in [0, 1], got '2'",
+        ),
+        (
+            ["--model", "pact", "--max-iterations", "0"],
+            "argument --max-iterations/--max-ponder: must be an integer >= 1, got '0'",
+        ),
+        (
+            ["--model", "pact", "--max-ponder", "2.5"],
+            "argument --max-iterations/--max-ponder: must be an integer >= 1, got '2.5'",
+        ),
+        (
+            ["--model", "repeat", "--repeats", "0"],
+            "argument --repeats: must be an integer >= 1, got '0'",
+        ),
+        (
+            ["--model", "plain", "--repeats", "2"],
+            "the plain model runs each input once; got --repeats 2",
+        ),
+        (["--model", "act", "--repeats", "2"], "--repeats is for the repeat model, not 'act'"),
+        (["--model", "act", "--bits", "0"], "argument --bits: must be an integer >= 1, got '0'"),
         (["--model", "act", "--device", "cuda:7"] if not torch.cuda.is_available() else [], "CUDA"),
-        (["--model", "repeat", "--eval-mode", "discrete"], "no halting"),
-        (["--task", "sorting", "--model", "act"], "invalid choice"),
-        (["--model", "act", "--steps", "0"], "--steps must be >= 1"),
-        (["--model", "act", "--tau", "abc"], "invalid float"),
-        ([], "required"),
+        (
+            ["--model", "repeat", "--eval-mode", "discrete"],
+            "halting 'discrete' needs a halting head; the 'fixed' method runs fixed",
+        ),
+        (
+            ["--model", "pact", "--eval-halting", "sideways"],
+            "argument --eval-halting/--eval-mode: invalid choice: 'sideways'",
+        ),
+        (["--task", "sorting", "--model", "act"], "argument --task: invalid choice: 'sorting'"),
+        (["--model", "act", "--steps", "0"], "argument --steps: must be an integer >= 1, got '0'"),
+        (
+            ["--model", "act", "--penalty-reduction", "median"],
+            "argument --penalty-reduction: invalid choice: 'median'",
+        ),
+        (
+            ["--model", "act", "--warmup-steps", "-1"],
+            "argument --warmup-steps: must be an integer >= 0, got '-1'",
+        ),
+        (
+            ["--model", "act", "--warmup-max-iterations", "0"],
+            "argument --warmup-max-iterations/--warmup-max-ponder: must be an integer >= 1, "
+            "got '0'",
+        ),
+        ([], "the following arguments are required: --model, --out"),
     ],
 )
 def test_bad_train_arguments_give_one_line(
@@ -188,15 +277,24 @@ def test_existing_run_needs_resume(tmp_path: Path, capsys: pytest.CaptureFixture
     assert run_train(out, "--model", "plain", "--steps", "5") == 2
     assert "--resume" in capsys.readouterr().err
     assert run_train(out, "--model", "act", "--steps", "5", "--resume") == 2
-    assert "other settings (model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the checkpoint was trained with other settings (" in err
+    assert "halting.method: 'fixed' -> 'act'" in err
+    assert "halting.max_iterations: 1 -> 4" in err
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--checkpoint", "/nonexistent/checkpoint.pt"], "checkpoint not found"),
-        (["--checkpoint", "x", "--mode", "sideways"], "invalid choice"),
-        (["--mode", "discrete"], "required"),
+        (["--checkpoint", "x", "--mode", "sideways"], "argument --halting/--mode: invalid choice"),
+        (
+            ["--checkpoint", "x", "--halting", "sideways"],
+            "argument --halting/--mode: invalid choice",
+        ),
+        (["--checkpoint", "x", "--execution", "sideways"], "argument --execution: invalid choice"),
+        (["--checkpoint", "x", "--compact"], "unrecognized arguments: --compact"),
+        (["--mode", "discrete"], "the following arguments are required: --checkpoint"),
     ],
 )
 def test_bad_evaluate_arguments_give_one_line(
@@ -216,7 +314,9 @@ def test_evaluate_rejects_a_mode_for_repeat_and_a_corrupt_file(
     assert run_train(out, "--model", "repeat", "--steps", "5") == 0
     code = evaluate.main(["--checkpoint", str(out / "checkpoint.pt"), "--mode", "relaxed"])
     assert code == 2
-    assert "no halting" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--halting: halting 'relaxed' needs a halting head; the 'fixed' method runs fixed" in err
     bad = tmp_path / "bad.pt"
     bad.write_text("not a checkpoint\n")
     assert evaluate.main(["--checkpoint", str(bad)]) == 2
@@ -229,8 +329,8 @@ def test_evaluate_rejects_a_mode_for_repeat_and_a_corrupt_file(
     ("args", "stderr"),
     [
         (
-            ["pact_seq.train", "--model", "act", "--tau", "0", "--out", "x"],
-            "pact_seq.train: error: --tau must be > 0, got 0.0\n",
+            ["pact_seq.train", "--model", "act", "--tau", "-1", "--out", "x"],
+            "pact_seq.train: error: argument --tau: must be a finite number >= 0, got '-1'\n",
         ),
         (
             ["pact_seq.evaluate", "--checkpoint", "missing.pt"],
@@ -279,3 +379,50 @@ def test_stop_when_solved_ends_early_with_the_full_runs_steps_to_solve(tmp_path:
     out = str(tmp_path / "early")
     assert train.main(["--out", out, *quick, "--stop-when-solved", "--resume"]) == 0
     assert json.loads((tmp_path / "early" / "summary.json").read_text())["steps"] == early["steps"]
+
+
+def test_halting_flags_reach_the_config() -> None:
+    argv = ["--model", "pact", "--out", "x", "--tau", "0", "--max-iterations", "7"]
+    argv += ["--temperature", "0.5", "--delta", "0", "--eps", "0.1", "--threshold", "0.25"]
+    argv += ["--halting-bias", "-2", "--eval-halting", "discrete", "--penalty-reduction", "sum"]
+    argv += ["--warmup-steps", "100", "--ramp-steps", "50", "--no-warmup-freeze"]
+    argv += ["--warmup-max-ponder", "3"]
+    config, _ = train_module.parse_config(argv)
+    assert config.halting == HaltingSettings(
+        "pact",
+        max_iterations=7,
+        tau=0.0,  # allowed since tau >= 0: no penalty at all
+        temperature=0.5,
+        delta=0.0,
+        eps=0.1,
+        threshold=0.25,
+        halting_bias=-2.0,
+        eval_halting="discrete",
+    )
+    assert config.penalty_reduction == "sum"
+    assert config.warmup == WarmUp(steps=100, ramp_steps=50, freeze_head=False, max_iterations=3)
+    defaults, _ = train_module.parse_config(["--model", "act", "--out", "x"])
+    assert defaults.halting == HaltingSettings("act", max_iterations=100)  # parity's cap
+    assert defaults.penalty_reduction == "mean"
+    assert defaults.warmup == WarmUp()
+    repeat, _ = train_module.parse_config(["--model", "repeat", "--out", "x"])
+    assert repeat.halting == HaltingSettings("fixed", max_iterations=2)
+    addition, _ = train_module.parse_config(["--task", "addition", "--model", "act", "--out", "x"])
+    assert addition.halting.max_iterations == 20
+
+
+def test_zero_tau_trains_without_a_penalty(tmp_path: Path) -> None:
+    out = tmp_path / "free"
+    assert run_train(out, "--model", "act", "--tau", "0", "--steps", "10") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tau"] == 0.0
+    assert all(r["tau"] == 0.0 for r in read_log(out))
+
+
+def test_a_collapsed_run_says_so_in_its_summary(tmp_path: Path) -> None:
+    out = tmp_path / "collapsed"
+    assert run_train(out, "--model", "act", "--halting-bias", "50", "--steps", "10") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["collapse"] == {"collapsed": True, "step": 5, "share": 0.99}
+    assert summary["mean_ponder"] == 1.0
+    assert [r["halt_at_first"] for r in read_log(out)] == [1.0, 1.0]
