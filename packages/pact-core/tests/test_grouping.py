@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-import pytest
 import torch
-from helpers import tiny_model
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pact_vision import Mode
-from pact_vision.grouping import from_patches, group_logits, grouped_shape, to_patches, ungroup
+from pact_core.grouping import from_patches, group_logits, grouped_shape, to_patches, ungroup
 
 
 @given(
@@ -30,24 +27,6 @@ def test_group_then_ungroup_gives_patch_means(height: int, width: int, group: in
             assert torch.all(back[:, i : i + group, j : j + group] == value)
 
 
-@pytest.mark.parametrize("mode", ["discrete", "act", "relaxed"])
-@pytest.mark.parametrize("group", [2, 4, 8])
-def test_grouped_model_decides_per_patch(group: int, mode: Mode) -> None:
-    model = tiny_model(mode, n=3, group=group)
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for block in model.stages:
-            for head in block.halting_heads:
-                head.bias.fill_(0.0)
-        out = model(torch.randn(2, 3, 16, 16))
-    for executed in out.executed:
-        size = executed.shape[-1]
-        g = min(group, size)
-        patches = executed.unfold(1, g, g).unfold(2, g, g)
-        assert torch.all(patches == patches[..., :1, :1])  # constant within a patch
-    assert (out.log_prob is not None) == (mode == "discrete")
-
-
 def test_grouping_reduces_the_number_of_latent_variables() -> None:
     # 32x32 input: 32*32 + 16*16 + 8*8 = 1344 latents, 336 / 84 / 21 after grouping.
     counts = {
@@ -55,13 +34,6 @@ def test_grouping_reduces_the_number_of_latent_variables() -> None:
         for g in (1, 2, 4, 8)
     }
     assert counts == {1: 1344, 2: 336, 4: 84, 8: 21}
-
-
-def test_grouped_relaxed_model_trains() -> None:
-    model = tiny_model("relaxed", n=2, group=4)
-    out = model(torch.randn(2, 3, 7, 7))  # 7x7 maps leave partial patches at the border
-    (out.logits.sum() + out.cost.sum()).backward()
-    assert model.stages[0].halting_heads[0].bias.grad is not None
 
 
 def test_patches_round_trip() -> None:

@@ -7,10 +7,9 @@ import socket
 from pathlib import Path
 
 import torch
-
-from pact_core import HaltingSettings
 from helpers import write_cifar
 
+from pact_core import HaltingSettings
 from pact_vision.checkpoint import load_checkpoint
 from pact_vision.train import TrainConfig, run
 

@@ -67,6 +67,9 @@ def test_resnet_matches_the_legacy_loop(case: dict[str, Any]) -> None:
         assert [n for n, _ in model.named_parameters()] == FIXTURE["parameters"]
         raw = torch.autograd.grad(loss, params, allow_unused=True)
         grads = torch.cat(
-            [(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, raw)]
+            [
+                (torch.zeros_like(p) if g is None else g).flatten()
+                for p, g in zip(params, raw, strict=True)
+            ]
         )
         torch.testing.assert_close(grads, case["grads"])

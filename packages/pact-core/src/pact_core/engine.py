@@ -537,9 +537,12 @@ class Adaptive(nn.Module):
         self.update: Update = check_choice("update", update, UPDATES)
         if settings.has_halting and head is None:
             raise ValueError(f"the {settings.method!r} method needs a halting head")
-        if update == "residual" and isinstance(block, nn.ModuleList):
-            if len(block) != settings.max_iterations:
-                raise ValueError(
+        if (
+            update == "residual"
+            and isinstance(block, nn.ModuleList)
+            and len(block) != settings.max_iterations
+        ):
+            raise ValueError(
                     f"a residual block needs one module per iteration: got {len(block)} "
                     f"modules for max_iterations={settings.max_iterations}"
                 )

@@ -21,7 +21,11 @@ __all__ = [
 ]
 
 
-def number(allowed: Interval = Interval()) -> Callable[[str], float]:
+_ANY = Interval()
+_ANY_INTEGER = Interval(integer=True)
+
+
+def number(allowed: Interval = _ANY) -> Callable[[str], float]:
     """An argparse ``type`` for a finite float within ``allowed``.
 
     A bad value fails as ``argument --tau: must be a finite number >= 0, got 'nan'``:
@@ -51,7 +55,7 @@ def number(allowed: Interval = Interval()) -> Callable[[str], float]:
     return parse
 
 
-def integer(allowed: Interval = Interval(integer=True)) -> Callable[[str], int]:
+def integer(allowed: Interval = _ANY_INTEGER) -> Callable[[str], int]:
     """An argparse ``type`` for an integer within ``allowed`` (see :func:`number`)."""
 
     def parse(text: str) -> int:
