@@ -90,5 +90,5 @@ def bench(session: nox.Session) -> None:
     _install(session, "pact-bench")
     session.run("python", "-m", "pact_bench.halting", *session.posargs)
     session.run("python", "-m", "pact_seq.benchmark", *session.posargs)
-    session.run("python", "-m", "pact_seq.benchmark", "--no-compact", *session.posargs)
+    session.run("python", "-m", "pact_seq.benchmark", "--execution", "early-exit", *session.posargs)
     session.run("python", "-m", "pact_bench.speedup", "--arch", "resnet32", "--batch", "1,64")

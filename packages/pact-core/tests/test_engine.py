@@ -74,7 +74,7 @@ def run(
     seed: int = 0,
     settings: HaltingSettings | None = None,
 ) -> pc.AdaptiveOutput:
-    method = "act" if halting == "act" else "pact"
+    method: pc.Method = "act" if halting == "act" else "pact"
     settings = settings or HaltingSettings(method, max_iterations=limit)
     return pc.adaptive_loop(
         script.step,

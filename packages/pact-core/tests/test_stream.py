@@ -15,7 +15,7 @@ import pact_core as pc
 
 
 def _run(
-    mode: pc.HaltingMode,
+    mode: pc.Halting,
     inp: Halting,
     uniform: torch.Tensor | None = None,
     stop_when_halted: bool = False,
@@ -144,7 +144,7 @@ def test_act_stream_equals_act_halting(inp: Halting, eps: float) -> None:
 
 @given(haltings(), seeds, st.sampled_from(["discrete", "thresholded", "relaxed", "act"]))
 def test_stopping_when_all_halted_changes_nothing_but_the_tail_of_n(
-    inp: Halting, seed: int, mode: pc.HaltingMode
+    inp: Halting, seed: int, mode: pc.Halting
 ) -> None:
     uniform = uniforms(tuple(inp.values.shape), inp.values.dtype, seed)
     options: dict[str, Any] = {"delta": 0.05} if mode == "relaxed" else {}
@@ -212,7 +212,7 @@ def test_spatial_batches_with_a_channel_axis_equal_the_flat_batch(
 
 
 @given(haltings(), seeds, st.sampled_from(["discrete", "thresholded", "relaxed", "act"]))
-def test_stream_gradients_are_finite(inp: Halting, seed: int, mode: pc.HaltingMode) -> None:
+def test_stream_gradients_are_finite(inp: Halting, seed: int, mode: pc.Halting) -> None:
     values = inp.values.clone().requires_grad_(True)
     leaf = Halting(values, inp.is_logits)
     stream = _run(mode, leaf, uniforms(tuple(values.shape), values.dtype, seed), delta=0.01)
@@ -252,7 +252,7 @@ def test_a_frozen_element_keeps_its_output() -> None:
 
 
 @pytest.mark.parametrize("mode", ["discrete", "thresholded", "relaxed", "act"])
-def test_stream_without_outputs_only_tracks_halting(mode: pc.HaltingMode) -> None:
+def test_stream_without_outputs_only_tracks_halting(mode: pc.Halting) -> None:
     h = torch.tensor([[0.9, 0.2, 0.7], [0.1, 0.6, 0.3]])
     kwargs: dict[str, Any] = {"generator": torch.Generator().manual_seed(0), "delta": 0.01}
     with_u = pc.HaltingStream(mode, 3, (2,), **kwargs)

@@ -15,6 +15,7 @@ import pact_seq.layer
 import pact_seq.parity
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+TUTORIAL = Path(__file__).resolve().parents[3] / "docs" / "guide" / "adaptive-blocks.md"
 
 
 @pytest.mark.parametrize(
@@ -34,3 +35,12 @@ def test_readme_example_runs(tmp_path: Path) -> None:
         [sys.executable, "-c", blocks[0]], capture_output=True, text=True, cwd=tmp_path, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_whole_tutorial_runs_with_pact_seq(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", TUTORIAL.read_text(), flags=re.DOTALL)
+    assert any("from pact_seq import AdaptiveRecurrent" in b for b in blocks)
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        exec(compile(block, str(TUTORIAL), "exec"), namespace)
+    assert "torch.Size([5, 3, 16])" in capsys.readouterr().out  # the user's cell in pact-seq

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 import pact_core as pc
 import pact_core.engine
-from pact_core import Halting, HaltingMode, HaltingSettings, resolve_execution
+from pact_core import Halting, HaltingSettings, resolve_execution
 from pact_seq.config import TASK_DEFAULTS, settings_for
 from pact_seq.layer import CELL_TYPES, AdaptiveRecurrent, CellType
 from pact_seq.model import SequenceModel, addition_model, parity_model
@@ -22,7 +22,7 @@ from pact_seq.parity import ParityTask
 from pact_seq.train import MODEL_CHOICES
 
 B, T, IN, H = 6, 3, 5, 7
-HALTINGS: tuple[HaltingMode, ...] = ("discrete", "thresholded", "relaxed", "act")
+HALTINGS: tuple[Halting, ...] = ("discrete", "thresholded", "relaxed", "act")
 #: The cap of the fixed models that ``settings`` builds.
 FIXED_ITERATIONS = {"repeat": 3, "plain": 1, "fixed": 2}
 

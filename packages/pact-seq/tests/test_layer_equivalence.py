@@ -10,8 +10,9 @@ remaining mass to the last iteration run, while the engine completes it with the
 on the frozen states, so that ``N`` is that of all ``L`` iterations whatever the
 execution (Alg. 3). There the cost can only have grown (``N_L >= N_m``; that the
 executions agree on ``N`` is tested in pact-core), and the gradients are checked against
-the legacy ones of the loss without the cost. Results agree bit for bit on the development machine; the floats are compared within
-float32 tolerance here so that another CPU's summation order cannot fail the test.
+the legacy ones of the loss without the cost. Results agree bit for bit on the
+development machine; the floats are compared within float32 tolerance here so that
+another CPU's summation order cannot fail the test.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def test_layer_matches_the_legacy_loop(case: dict[str, Any]) -> None:
     if out.log_prob is not None:
         loss = loss + out.log_prob.sum()
     names = [name for name, _ in layer.named_parameters()]
-    grads = torch.autograd.grad(loss, list(layer.parameters()), allow_unused=True)
+    grads: tuple[torch.Tensor | None, ...] = torch.autograd.grad(
+        loss, list(layer.parameters()), allow_unused=True
+    )
     recorded = case["grads" if same_cost else "grads_without_cost"]
     for name, grad in zip(names, grads, strict=True):
         expected = recorded[name]

@@ -7,6 +7,7 @@ import functools
 import pytest
 import torch
 
+from pact_core import Halting
 from pact_vision import sparse
 from pact_vision.models import EXECUTIONS, AdaptiveResNet, resnet
 from pact_vision.sparse import (
@@ -154,7 +155,7 @@ def _halting_model(seed: int) -> AdaptiveResNet:
 @pytest.mark.parametrize("batch", [1, 7])
 @pytest.mark.parametrize("always_tiles", [False, True])
 def test_sparse_model_equals_masked_model(
-    mode: str, batch: int, always_tiles: bool, monkeypatch: pytest.MonkeyPatch
+    mode: Halting, batch: int, always_tiles: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if always_tiles:  # every unit through the tile path, in place, whatever its size
         forward = functools.partial(sparse_unit_forward, dense_above=1.0, tiles_from=0)

@@ -20,7 +20,7 @@ from torch import nn
 
 from pact_bench.environment import describe_environment
 from pact_bench.latency import measure_latency
-from pact_core import HALTING_MODES, HaltingMode, HaltingStream
+from pact_core import STREAM_HALTINGS, Halting, HaltingStream
 from pact_core.runs import resolve_device, retain_freed_memory
 
 __all__ = ["HaltingCost", "main", "measure_halting_cost"]
@@ -76,7 +76,7 @@ def measure_halting_cost(
             min_run_time=min_run_time,
         )
         results = []
-        for halting in HALTING_MODES:
+        for halting in STREAM_HALTINGS:
             stream = _endless_stream(halting, batch, device, generator)
 
             def halting_step(stream: HaltingStream = stream) -> None:
@@ -89,7 +89,7 @@ def measure_halting_cost(
 
 
 def _endless_stream(
-    halting: HaltingMode, batch: int, device: torch.device, generator: torch.Generator
+    halting: Halting, batch: int, device: torch.device, generator: torch.Generator
 ) -> HaltingStream:
     # A cap no benchmark reaches, so every timed call is an ordinary (non-final) step.
     return HaltingStream(

@@ -69,7 +69,7 @@ from pact_core.settings import (
     check_choice,
     parse_method,
 )
-from pact_core.stream import HALTING_MODES, HaltingMode, HaltingStream
+from pact_core.stream import STREAM_HALTINGS, HaltingStream
 from pact_core.warmup import WarmUp
 
 __version__ = "0.1.0"
@@ -80,11 +80,11 @@ __all__ = [
     "EXECUTIONS",
     "GROUP_SIZES",
     "HALTINGS",
-    "HALTING_MODES",
     "METHODS",
     "METHOD_ALIASES",
     "REDUCTIONS",
     "REPORT_HALTINGS",
+    "STREAM_HALTINGS",
     "TRAIN_HALTING",
     "UPDATES",
     "Adaptive",
@@ -96,7 +96,6 @@ __all__ = [
     "Execution",
     "ExecutionName",
     "Halting",
-    "HaltingMode",
     "HaltingSettings",
     "HaltingStream",
     "Interval",

@@ -310,9 +310,12 @@ def _logits(raw: Tensor, batch_shape: torch.Size, feature_dim: int) -> Tensor:
 
 
 def _head_at(head: Head | Sequence[Head], iteration: int) -> Head:
-    if isinstance(head, list | tuple | nn.ModuleList):
+    """The head of iteration ``l``: one per iteration, or one shared by all."""
+    if isinstance(head, nn.ModuleList):
         selected: Head = head[iteration - 1]
         return selected
+    if isinstance(head, Sequence):
+        return head[iteration - 1]
     return head
 
 
@@ -451,7 +454,7 @@ def _skipped_halting(
     levels = range(ran + 1, limit)
     if not levels:
         return []
-    if isinstance(head, list | tuple | nn.ModuleList):
+    if isinstance(head, Sequence | nn.ModuleList):
         return [probs(level) for level in levels]
     shared = probs(ran + 1)
     return [shared] * len(levels)
@@ -543,9 +546,9 @@ class Adaptive(nn.Module):
             and len(block) != settings.max_iterations
         ):
             raise ValueError(
-                    f"a residual block needs one module per iteration: got {len(block)} "
-                    f"modules for max_iterations={settings.max_iterations}"
-                )
+                f"a residual block needs one module per iteration: got {len(block)} "
+                f"modules for max_iterations={settings.max_iterations}"
+            )
         self.block = block
         self.head = head
         self.settings = settings
@@ -564,7 +567,7 @@ class Adaptive(nn.Module):
 
         def residual(u: Tensor, context: StepContext) -> Tensor:
             f = block[context.iteration - 1] if isinstance(block, nn.ModuleList) else block
-            update = f(u, **kwargs)
+            update: Tensor = f(u, **kwargs)
             mask = context.mask
             if mask is None:
                 return u + update

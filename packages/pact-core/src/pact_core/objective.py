@@ -72,7 +72,8 @@ def ponder_penalty(
 
     Args:
         costs: One layer's ``[B, ...]`` cost (``AdaptiveOutput.cost``: ``N``, ACT's
-            ``rho``), or a sequence of them, one per adaptive layer.
+            ``rho``; ``[B]`` for per-sample halting), or a sequence of them, one per
+            adaptive layer.
         reduction: ``"mean"`` (the default, see the module docstring) or ``"sum"`` over
             each layer's elements.
         valid: Bool masks like ``costs`` of the elements that exist (e.g. not padding);
@@ -92,13 +93,13 @@ def ponder_penalty(
             raise ValueError(f"valid holds {len(masks)} masks for {len(layers)} layers")
     per_layer = []
     for cost, mask in zip(layers, masks, strict=True):
-        flat = cost.flatten(1)
+        flat = cost.reshape(cost.shape[0], -1)  # [B] (per-sample halting) is one element
         if mask is None:
             per_layer.append(flat.mean(1) if reduction == "mean" else flat.sum(1))
             continue
         if mask.shape != cost.shape:
             raise ValueError(f"valid must match cost {tuple(cost.shape)}, got {tuple(mask.shape)}")
-        keep = mask.flatten(1).to(flat.dtype)
+        keep = mask.reshape(cost.shape[0], -1).to(flat.dtype)
         total = (flat * keep).sum(1)
         per_layer.append(total / keep.sum(1).clamp_min(1) if reduction == "mean" else total)
     return torch.stack(per_layer, dim=0).sum(dim=0)

@@ -1,23 +1,26 @@
-"""Streaming adaptive computation block: Algorithms 1-4, one iteration at a time.
+"""The halting state of an adaptive computation block, one iteration at a time.
 
-Models compute one iteration ``u^l`` at a time and cannot hand the vector functions a
-whole ``[..., L]`` tensor up front. :class:`HaltingStream` runs the same halting math
-step by step for a batch of independent elements (sequence elements, or spatial
-positions of a feature map) that halt at different iterations. It tells the caller which
-elements are still active, keeps or accumulates the block output, and reports the
-expected number of iterations ``N`` (eq. 24), the ACT ponder cost, the executed
-iteration counts and, for REINFORCE, ``log q(z)``.
+:func:`pact_core.adaptive_loop` (the halting loop) computes one iteration ``u^l`` at a
+time and cannot hand the vector functions a whole ``[..., L]`` tensor up front.
+:class:`HaltingStream` is the state machine it advances after each iteration, for a
+batch of independent elements (samples, tokens or spatial positions) that halt at
+different iterations. It tells the loop which elements are still active, keeps or
+accumulates the block output, and reports the expected number of iterations ``N``
+(eq. 24), the ACT ponder cost, the executed iteration counts and, for REINFORCE,
+``log q(z)``. Use the loop; the stream is its building block.
 
-The loop a model writes::
+Example::
 
-    stream = HaltingStream("relaxed", max_iterations=L, batch_shape=(B,))
-    state = initial_state
-    while not stream.finished:
-        state = cell(x, state, mask=stream.mask)      # elements with mask 0 stay frozen
-        stream.step(state, logits=halting_head(state))  # h is ignored at l = L
-        if stream.all_halted():                          # optional; one host sync
-            break
-    output, cost = stream.output, stream.cost
+    >>> import torch
+    >>> from pact_core import HaltingStream
+    >>> stream = HaltingStream("thresholded", max_iterations=3, batch_shape=(2,))
+    >>> stream.step(logits=torch.tensor([2.0, -2.0]))  # h^1: the first element halts
+    >>> stream.active.tolist(), stream.executed.tolist()
+    ([False, True], [1, 1])
+    >>> stream.step(logits=torch.tensor([0.0, -2.0]))
+    >>> stream.step()  # l = L: h^L = 1, everyone halts
+    >>> stream.executed.tolist(), stream.finished
+    ([1, 3], True)
 
 Per element, the iteration at which it halts is its last: the remaining probability mass
 is credited to it and its output, ponder cost, iteration count and ``log q(z)`` are final
@@ -29,8 +32,8 @@ from then on. An element halts
   the clipping of eq. 28 (Alg. 3; with ``delta = 0`` only at ``L``);
 * ``act``: when the cumulative ``h`` reaches ``1 - eps`` (Alg. 4);
 
-and every element halts at ``l = L``. The caller must keep halted elements frozen
-(``u^l = u^{l-1}``), which :attr:`HaltingStream.mask` makes easy.
+and every element halts at ``l = L``. The caller keeps halted elements frozen
+(``u^l = u^{l-1}``), with :attr:`HaltingStream.mask`.
 
 ``N`` follows Alg. 3 (lines 13 and 15) from the ``h`` of *every* element at every step
 taken, like the paper's penalty; if the loop stops after ``m < L`` steps, the remaining
@@ -44,7 +47,6 @@ head applied to its frozen state).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -61,11 +63,12 @@ from pact_core._validation import (
     validate_args_enabled,
 )
 from pact_core.halting import exceeds_threshold
+from pact_core.settings import Halting, check_choice
 
-__all__ = ["HALTING_MODES", "HaltingMode", "HaltingStream"]
+__all__ = ["STREAM_HALTINGS", "HaltingStream"]
 
-HaltingMode = Literal["discrete", "thresholded", "relaxed", "act"]
-HALTING_MODES: tuple[HaltingMode, ...] = get_args(HaltingMode)
+#: The haltings a stream tracks (all of :data:`pact_core.HALTINGS` but ``"fixed"``).
+STREAM_HALTINGS: tuple[Halting, ...] = ("discrete", "thresholded", "relaxed", "act")
 
 
 class HaltingStream:
@@ -95,7 +98,7 @@ class HaltingStream:
 
     def __init__(
         self,
-        mode: HaltingMode,
+        mode: Halting,
         max_iterations: int,
         batch_shape: Sequence[int] | torch.Size,
         *,
@@ -109,9 +112,7 @@ class HaltingStream:
         generator: torch.Generator | None = None,
         validate_args: bool | None = None,
     ) -> None:
-        if mode not in HALTING_MODES:
-            raise ValueError(f"mode must be one of {', '.join(HALTING_MODES)}; got {mode!r}")
-        self.mode: HaltingMode = mode
+        self.mode: Halting = check_choice("mode", mode, STREAM_HALTINGS)
         self.max_iterations = check_max_iterations(max_iterations)
         self.batch_shape = torch.Size(batch_shape)
         if any(s < 0 for s in self.batch_shape):

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pact_core import EXECUTIONS, resolve_execution
 from pact_core.runs import allocator_description, retain_freed_memory
 from pact_seq._cli import Parser, parse_device, report
-from pact_core import EXECUTIONS, resolve_execution
 from pact_seq.config import TASK_DEFAULTS, ConfigError, TrainConfig, settings_for
 from pact_seq.train import MODEL_CHOICES, Trainer
 

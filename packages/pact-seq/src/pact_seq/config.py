@@ -200,4 +200,3 @@ def build_model(config: TrainConfig, task: Task) -> SequenceModel:
         cell=config.cell,
         init=config.init,
     )
-

@@ -10,15 +10,13 @@ accuracy) and the mean number of ponder steps per input.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-from pact_core import HALTINGS, EXECUTIONS, Halting
-from pact_core import resolve_execution
+from pact_core import EXECUTIONS, HALTINGS, Halting, resolve_execution
 from pact_core.runs import load_checkpoint
 from pact_seq._cli import Parser, parse_device, report
 from pact_seq.config import ConfigError, TrainConfig, build_model, build_task

@@ -184,7 +184,8 @@ class AdaptiveRecurrent(nn.Module):
 
     def _head(self, u: Tensor) -> Tensor:
         assert self.halting_head is not None
-        return self.halting_head(u)
+        logits: Tensor = self.halting_head(u)
+        return logits
 
     def forward(
         self,

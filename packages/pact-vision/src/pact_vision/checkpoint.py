@@ -14,9 +14,8 @@ from typing import Any
 
 from torch import Tensor
 
-from pact_core import runs
+from pact_core import HaltingSettings, runs
 from pact_core.runs import save_atomic
-from pact_core import HaltingSettings
 from pact_vision.models import AdaptiveResNet
 
 __all__ = [

@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pact_core import HALTINGS, REPORT_HALTINGS, Halting
 from pact_core.runs import OneLineParser, report_error, resolve_device, retain_freed_memory
 from pact_vision.augment import standardize
 from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
 from pact_vision.datasets import DATASETS, DataError, ImageSet, load_dataset
-from pact_core import HALTINGS, REPORT_HALTINGS, Halting
 from pact_vision.models import AdaptiveResNet
 
 __all__ = ["EvalResult", "evaluate_model", "main"]

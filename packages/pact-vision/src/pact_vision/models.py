@@ -169,7 +169,9 @@ class AdaptiveBlock(nn.Module):
         if num_units == 1:
             halting = "fixed"  # no unit can be skipped
         elif halting != "fixed" and not self.heads:
-            raise ValueError(f"halting {halting!r} needs halting heads; the model was built without")
+            raise ValueError(
+                f"halting {halting!r} needs halting heads; the model was built without"
+            )
         block = adaptive_loop(
             self._step,
             self.heads,
@@ -337,9 +339,7 @@ class AdaptiveResNet(nn.Module):
         flops = torch.full((batch,), stem_flops, dtype=torch.int64, device=x.device)
         outputs = []
         for block in self.stages:
-            result = block(
-                u, halting, self.settings, group=self._group, execution=self._execution
-            )
+            result = block(u, halting, self.settings, group=self._group, execution=self._execution)
             outputs.append(result)
             u = result.features
             flops = flops + result.flops

@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pact_core import HALTINGS, Halting
 from pact_core.runs import OneLineParser, report_error, resolve_device
 from pact_vision.augment import standardize
 from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
 from pact_vision.datasets import DATASETS, DataError, load_dataset
-from pact_core import HALTINGS, Halting
 from pact_vision.models import AdaptiveResNet
 from pact_vision.output import ResNetOutput
 from pact_vision.png import write_png

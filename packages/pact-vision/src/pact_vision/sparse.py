@@ -43,11 +43,11 @@ from pact_core import Execution, Step, StepContext, Update
 from pact_vision.units import LEAKY_SLOPE, PreActUnit
 
 __all__ = [
-    "SparseTiles",
     "DEFAULT_DENSE_ABOVE",
     "MAX_TILE",
     "MIN_TILE",
     "TILES_FROM",
+    "SparseTiles",
     "active_tiles",
     "default_tile",
     "sparse_unit_forward",

@@ -9,10 +9,11 @@ Methods (``--method``, :class:`pact_core.HaltingSettings`): ``fixed`` (a plain d
 ResNet; ``dense`` is accepted too), ``act`` (SACT with ponder cost), ``pact`` (PSACT
 trained relaxed, eq. 27; ``relaxed`` is accepted too) and ``pact-reinforce`` (discrete
 PSACT with REINFORCE and an EMA baseline, eq. 26). The loss is
-:func:`pact_core.adaptive_loss`: cross-entropy plus ``tau * sum_k mean_positions N_k``. The schedule is the paper's (supplement B): batch 128, SGD with momentum 0.9
-and weight decay 2e-4, learning rate 0.1 divided by 10 at 60%, 75% and 90% of
-``--steps``; REINFORCE uses Adam with learning rate 1e-3 and the same decay. Data stay
-on the device as one uint8 tensor and are augmented there a batch at a time.
+:func:`pact_core.adaptive_loss`: cross-entropy plus ``tau * sum_k mean_positions N_k``.
+The schedule is the paper's (supplement B): batch 128, SGD with momentum 0.9 and weight
+decay 2e-4, learning rate 0.1 divided by 10 at 60%, 75% and 90% of ``--steps``;
+REINFORCE uses Adam with learning rate 1e-3 and the same decay. Data stay on the device
+as one uint8 tensor and are augmented there a batch at a time.
 
 Data-parallel training runs under ``torchrun`` (NCCL on GPUs, gloo on CPUs); the global
 batch is split across processes. Rank 0 shows a progress bar on stderr, appends JSON
@@ -26,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pact_core import (
+    GROUP_SIZES,
     METHOD_ALIASES,
     METHODS,
     EMABaseline,
@@ -64,7 +66,6 @@ from pact_vision.checkpoint import (
 from pact_vision.datasets import DATASETS, DataError, DatasetName, ImageSet, load_dataset
 from pact_vision.distributed import Runtime, setup_runtime
 from pact_vision.evaluate import evaluate_model
-from pact_core import GROUP_SIZES
 from pact_vision.models import AdaptiveResNet, max_iterations_of
 from pact_vision.schedule import BatchSampler, learning_rate
 
@@ -85,7 +86,9 @@ class TrainConfig:
     """Everything a training run depends on; saved in its checkpoints."""
 
     arch: str = "resnet32"
-    halting: HaltingSettings = HaltingSettings("fixed", max_iterations=5)
+    halting: HaltingSettings = field(
+        default_factory=lambda: HaltingSettings("fixed", max_iterations=5)
+    )
     data: DatasetName = "cifar10"
     data_dir: str | None = None
     download: bool = False
@@ -141,7 +144,7 @@ class TrainConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
-        nonnegative = {
+        nonnegative: dict[str, float] = {
             "--weight-decay": self.weight_decay,
             "--eval-every": self.eval_every,
             "--eval-limit": self.eval_limit,
@@ -149,9 +152,9 @@ class TrainConfig:
             "--stop-at": self.stop_at,
             "--threads": self.threads,
         }
-        for name, value in nonnegative.items():
-            if not value >= 0 or math.isinf(value):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        for name, amount in nonnegative.items():
+            if not amount >= 0 or math.isinf(amount):
+                raise ValueError(f"{name} must be a finite number >= 0, got {amount}")
         if not 0 <= self.baseline_decay < 1:
             raise ValueError(f"--baseline-decay must lie in [0, 1), got {self.baseline_decay}")
         if self.lr is not None and not self.lr > 0:

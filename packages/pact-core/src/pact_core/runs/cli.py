@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pact_core._validation import Interval
 
@@ -149,7 +149,7 @@ def add_halting_arguments(
         parser.add_argument(*flags, dest=name, type=kind, default=None, help=help_text)
 
 
-def halting_fields(args: argparse.Namespace) -> dict[str, object]:
+def halting_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The :class:`~pact_core.HaltingSettings` fields given on the command line."""
     values = vars(args)
     return {name: values[name] for name in HALTING_FLAGS if values.get(name) is not None}
