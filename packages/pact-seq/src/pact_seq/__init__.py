@@ -30,7 +30,7 @@ from pact_seq.layer import CELL_TYPES, AdaptiveRecurrent, CellType, RecurrentOut
 from pact_seq.model import ModelOutput, SequenceModel, addition_model, parity_model
 from pact_seq.objective import training_loss
 from pact_seq.parity import ParityTask
-from pact_seq.smoothing import SOLVED_ACCURACY, savgol_filter, smoothed_accuracy, steps_to_solve
+from pact_seq.smoothing import SOLVED_ACCURACY, smoothed_accuracy, steps_to_solve
 from pact_seq.task import Batch, Task
 
 if TYPE_CHECKING:
@@ -59,7 +59,6 @@ __all__ = [
     "build_task",
     "load_model",
     "parity_model",
-    "savgol_filter",
     "settings_for",
     "smoothed_accuracy",
     "steps_to_solve",

@@ -1,14 +1,14 @@
 """Savitzky-Golay smoothing and the "steps to solve" criterion of Fojo et al. (2018).
 
+The smoothing is :func:`scipy.signal.savgol_filter`, the function the authors' analysis
+script called (``savgol_filter(x, 71, 3)``, its default ``mode="interp"``: near the ends,
+where no centred window fits, each point is read off the polynomial fitted to the first
+or last full window).
+
 :func:`steps_to_solve` is the criterion as the paper states it (the first log point whose
 smoothed accuracy reaches 98%). :func:`fojo_steps_to_solve` is the statistic that the
 authors' analysis script computed for the published table, which differs: among the log
 points whose smoothed accuracy exceeds 98%, the one with the *lowest raw* accuracy.
-
-The filter fits a polynomial of degree ``polyorder`` by least squares to each window of
-``window`` points and evaluates it at the window's centre. Near the ends, where no
-centred window fits, it evaluates the fit to the first (or last) full window at the
-point, which is what ``scipy.signal.savgol_filter(..., mode="interp")`` does.
 """
 
 from __future__ import annotations
@@ -16,11 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
+from scipy.signal import savgol_filter
 
 __all__ = [
+    "DEFAULT_POLYORDER",
+    "DEFAULT_WINDOW",
+    "SOLVED_ACCURACY",
     "fojo_steps_to_solve",
-    "savgol_filter",
     "smoothed_accuracy",
     "smoothing_window",
     "steps_to_solve",
@@ -32,53 +35,47 @@ DEFAULT_POLYORDER = 3
 SOLVED_ACCURACY = 0.98
 
 
-def _hat_matrix(window: int, polyorder: int) -> NDArray[np.float64]:
-    """``[window, window]``: row ``i`` maps a window to its least-squares fit at ``i``."""
-    position = np.linspace(-1.0, 1.0, window) if window > 1 else np.zeros(1)
-    design = np.vander(position, polyorder + 1, increasing=True)  # [window, p + 1]
-    solve, *_ = np.linalg.lstsq(design, np.eye(window), rcond=None)  # [p + 1, window]
-    hat: NDArray[np.float64] = design @ solve
-    return hat
-
-
-def savgol_filter(
-    y: ArrayLike, window: int, polyorder: int = DEFAULT_POLYORDER
-) -> NDArray[np.float64]:
-    """Smooth ``y: [n]`` with a Savitzky-Golay filter (``mode="interp"`` at the ends).
-
-    Args:
-        y: The series, ``n >= window``.
-        window: Odd window length ``>= 1``.
-        polyorder: Polynomial degree ``< window``.
-
-    Returns:
-        ``[n]`` float64 smoothed series.
-
-    Raises:
-        ValueError: On an even or too long window, or ``polyorder >= window``.
-    """
-    values = np.asarray(y, dtype=np.float64)
-    if values.ndim != 1:
-        raise ValueError(f"y must be one-dimensional, got shape {values.shape}")
-    n = values.shape[0]
-    if window < 1 or window % 2 == 0:
-        raise ValueError(f"window must be an odd integer >= 1, got {window}")
-    if window > n:
-        raise ValueError(f"window ({window}) must not exceed the series length ({n})")
-    if not 0 <= polyorder < window:
-        raise ValueError(f"polyorder must be in [0, window), got {polyorder} for {window}")
-    hat = _hat_matrix(window, polyorder)
-    index = np.arange(n)
-    start = np.clip(index - window // 2, 0, n - window)  # first point of each one's window
-    windows = values[start[:, None] + np.arange(window)]  # [n, window]
-    smoothed: NDArray[np.float64] = np.einsum("nw,nw->n", hat[index - start], windows)
-    return smoothed
-
-
 def smoothing_window(length: int, preferred: int = DEFAULT_WINDOW) -> int:
     """The largest odd window ``<= preferred`` that a series of ``length`` points allows."""
     window = min(preferred, length)
     return window if window % 2 == 1 else window - 1
+
+
+def smoothed_accuracy(
+    accuracies: Sequence[float],
+    *,
+    window: int = DEFAULT_WINDOW,
+    polyorder: int = DEFAULT_POLYORDER,
+) -> NDArray[np.float64]:
+    """Training accuracy smoothed as :func:`steps_to_solve` smooths it.
+
+    :func:`scipy.signal.savgol_filter` (``mode="interp"``) over ``window`` log points,
+    or the largest odd window a shorter series allows, with the degree lowered to
+    ``window - 1`` if needed; an empty series stays empty.
+
+    Args:
+        accuracies: Training-batch accuracy at each log point.
+        window: Preferred window (71); an even one gives the odd window below it.
+        polyorder: Polynomial degree (3, cubic), lowered to the window's length - 1.
+
+    Returns:
+        ``[n]`` float64 smoothed series. It is not clipped: near a sharp rise the cubic
+        can overshoot the data (above 1.0 for an accuracy); plots clip it
+        (:func:`pact_bench.plot.parity_figure`), the criteria read it as it is.
+
+    Raises:
+        ValueError: If ``accuracies`` is not one-dimensional, or ``polyorder < 0``.
+    """
+    values = np.asarray(accuracies, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"accuracies must be one-dimensional, got shape {values.shape}")
+    width = smoothing_window(len(values), window)
+    if width < 1:
+        return values
+    smoothed: NDArray[np.float64] = savgol_filter(
+        values, width, min(polyorder, width - 1), mode="interp"
+    )
+    return smoothed
 
 
 def steps_to_solve(
@@ -92,7 +89,7 @@ def steps_to_solve(
 ) -> int | None:
     """The first logged step at which the smoothed accuracy reaches ``threshold``.
 
-    Smooths with :func:`savgol_filter` over ``window`` log points, or the largest odd
+    Smooths with :func:`smoothed_accuracy` over ``window`` log points, or the largest odd
     window a shorter series allows (degree lowered to ``window - 1`` if needed).
 
     With ``settled=True`` only an answer that further log points can no longer change
@@ -114,6 +111,9 @@ def steps_to_solve(
     Returns:
         The step, or ``None`` if the smoothed accuracy never reaches ``threshold`` (with
         ``settled``: at no settled point, or the series is shorter than ``window``).
+
+    Raises:
+        ValueError: If ``steps`` and ``accuracies`` differ in length.
     """
     if len(steps) != len(accuracies):
         raise ValueError(f"got {len(steps)} steps but {len(accuracies)} accuracies")
@@ -124,24 +124,6 @@ def steps_to_solve(
         smoothed = smoothed[: len(steps) - smoothing_window(len(steps), window) // 2]
     reached = np.flatnonzero(smoothed >= threshold)
     return int(steps[int(reached[0])]) if reached.size else None
-
-
-def smoothed_accuracy(
-    accuracies: Sequence[float],
-    *,
-    window: int = DEFAULT_WINDOW,
-    polyorder: int = DEFAULT_POLYORDER,
-) -> NDArray[np.float64]:
-    """Training accuracy smoothed as :func:`steps_to_solve` smooths it.
-
-    Savitzky-Golay over ``window`` log points, or the largest odd window a shorter series
-    allows, with the degree lowered to ``window - 1`` if needed; an empty series stays
-    empty.
-    """
-    width = smoothing_window(len(accuracies), window)
-    if width < 1:
-        return np.asarray(accuracies, dtype=np.float64)
-    return savgol_filter(accuracies, width, min(polyorder, width - 1))
 
 
 def fojo_steps_to_solve(
@@ -155,9 +137,11 @@ def fojo_steps_to_solve(
     """The "steps to solve" statistic as Fojo et al.'s analysis computed it.
 
     Among the log points whose smoothed accuracy is strictly above ``threshold``, return
-    the step of the one with the lowest *raw* accuracy (the first such on ties). It is
-    usually close to :func:`steps_to_solve` but can land on any later dip. Reported
-    beside it so our numbers can be set against the published table.
+    the step of the one with the lowest *raw* accuracy (the first such on ties): their
+    script's ``valid[x[valid].argmin()]`` with
+    ``valid = np.where(savgol_filter(x, 71, 3) > 0.98)[0]``. It is usually close to
+    :func:`steps_to_solve` but can land on any later dip. Reported beside it so our
+    numbers can be set against the published table.
 
     Args:
         steps: Training steps of the log points, ascending.
@@ -168,6 +152,9 @@ def fojo_steps_to_solve(
 
     Returns:
         The step, or ``None`` if the smoothed accuracy never exceeds ``threshold``.
+
+    Raises:
+        ValueError: If ``steps`` and ``accuracies`` differ in length.
     """
     if len(steps) != len(accuracies):
         raise ValueError(f"got {len(steps)} steps but {len(accuracies)} accuracies")
