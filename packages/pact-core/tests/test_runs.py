@@ -79,19 +79,53 @@ def test_rng_state_round_trip() -> None:
 
 
 def test_progress_bar_writes_lines_at_log_points_off_a_terminal() -> None:
+    pytest.importorskip("tqdm", reason="the progress bar is pact-core's 'runs' extra")
     stream = io.StringIO()
     bar = runs.ProgressBar(10, stream=stream)
     bar.update(1)  # no metrics, less than a minute: nothing
-    bar.update(5, {"acc": 0.5})
-    bar.close()
-    lines = stream.getvalue().splitlines()
+    bar.update(5, {"acc": 0.5})  # new metrics: a line at once
+    bar.update(7)
+    bar.close()  # the last step, as a line of its own
+    text = stream.getvalue()
+    assert "\r" not in text  # lines, never redrawn
+    lines = text.splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("[############") and "5/10" in lines[0] and "acc=0.5" in lines[0]
+    assert "5/10" in lines[0] and "acc=0.5" in lines[0] and "#" in lines[0]
+    assert "7/10" in lines[1]
+    again = io.StringIO()
+    resumed = runs.ProgressBar(10, initial=4, stream=again, interval=0.0)
+    resumed.update(6)  # every update draws with no interval
+    resumed.close()  # already written: nothing more
+    assert [line.split("|")[2].split()[0] for line in again.getvalue().splitlines()] == ["6/10"]
+
+
+def test_progress_bar_redraws_in_place_on_a_terminal() -> None:
+    pytest.importorskip("tqdm", reason="the progress bar is pact-core's 'runs' extra")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    bar = runs.ProgressBar(10, stream=stream, interval=0.0)
+    bar.update(3, {"acc": 0.25})
+    bar.close()
+    text = stream.getvalue()
+    assert text.count("\r") >= 2 and text.endswith("\n") and text.count("\n") == 1
+    assert "3/10" in text.split("\r")[-1] and "acc=0.25" in text
+
+
+def test_a_quiet_progress_bar_writes_nothing_and_needs_no_tqdm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if tqdm were not installed
     silent = io.StringIO()
     quiet = runs.ProgressBar(10, stream=silent, enabled=False)
     quiet.update(3, {"acc": 1.0})
     quiet.close()
     assert silent.getvalue() == ""
+    with pytest.raises(ImportError, match=r"pip install 'pact-core\[runs\]'"):
+        runs.ProgressBar(10, stream=silent)
 
 
 def test_jsonl_log_appends(tmp_path: Path) -> None:
@@ -142,13 +176,20 @@ print(min(faults))
     reason="mallopt thresholds are glibc's",
 )
 def test_retained_memory_is_not_faulted_in_again() -> None:
-    # Measured here, per pass in the steady state: 0 minor page faults with the thresholds
-    # pinned, about 14,000 with glibc's defaults (each pass faults its memory back in).
+    # Our claim, against the default measured on the same machine in the same run: with
+    # the thresholds pinned, a pass no longer faults its memory back in. How much the
+    # default faults is the kernel's and glibc's business (about 14,000 minor faults per
+    # steady-state pass on the development VM, 994 on another machine, 0 on one whose
+    # glibc keeps the blocks anyway), so the test compares, and skips where there is
+    # nothing to remove.
     def faults(mode: str) -> int:
         done = subprocess.run(
             [sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True
         )
         return int(done.stdout.strip())
 
-    assert faults("retain") < 100
-    assert faults("default") > 1_000
+    default = faults("default")
+    if default < 100:
+        pytest.skip(f"glibc's default thresholds fault only {default} pages per pass here")
+    retained = faults("retain")
+    assert retained * 10 < default, f"{retained} faults retained against {default} by default"

@@ -1,4 +1,9 @@
-"""A dependency-free progress bar on stderr, and JSONL training logs."""
+"""A progress bar on tqdm, and JSONL training logs.
+
+tqdm is the optional ``runs`` extra of pact-core (``pip install "pact-core[runs]"``);
+pact-seq, pact-vision and pact-bench install it. It is imported only when a bar is shown,
+so the halting math and quiet runs never need it.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,33 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 __all__ = ["JsonlLog", "ProgressBar"]
 
 
 class ProgressBar:
-    """``step/total``, rate, time left and the latest metrics, on one line.
+    """``step/total``, rate, time left and the latest metrics, drawn by tqdm.
 
-    On a terminal the line is redrawn in place at most every ``interval`` seconds (and
-    whenever new metrics arrive); elsewhere (a log file) a line is written when new
-    metrics arrive, and at most once a minute otherwise, so logs stay short.
+    On a terminal tqdm redraws the line in place at most every ``interval`` seconds, and
+    at once when new metrics arrive. Elsewhere (a log file, a pipe) nothing is redrawn:
+    one line is written when new metrics arrive, and at most one per ``interval``
+    otherwise, so logs stay short. No background thread is started.
 
     Args:
         total: The last step.
         initial: The step the run starts from (after a resume).
-        enabled: ``False`` makes every call a no-op (quiet runs, non-zero DDP ranks).
+        enabled: ``False`` makes every call a no-op (``--quiet`` runs, non-zero DDP
+            ranks); tqdm is then not needed.
         stream: Where to write (default: stderr).
-        interval: Seconds between redraws on a terminal.
+        interval: Seconds between redraws on a terminal; off a terminal, between lines
+            written without new metrics (default: 0.5 on a terminal, 60 elsewhere).
+
+    Raises:
+        ImportError: If the bar is enabled and tqdm is not installed.
     """
 
     def __init__(
@@ -34,62 +48,83 @@ class ProgressBar:
         *,
         enabled: bool = True,
         stream: TextIO | None = None,
-        interval: float = 0.5,
+        interval: float | None = None,
     ) -> None:
         self.total = total
         self.initial = initial
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.interval = interval if self.tty else 60.0
-        self.began = time.monotonic()
-        self._last_draw = self.began
-        self._step = initial
-        self.metrics = ""
+        self.interval = interval if interval is not None else (0.5 if self.tty else 60.0)
+        self._bar: tqdm[Any] | None = None
+        if enabled:
+            self._bar = _make_bar(total, initial, self.stream, self.interval, tty=self.tty)
 
     def update(self, step: int, metrics: Mapping[str, float] | None = None) -> None:
-        """Show ``step`` and, if given, new ``metrics``."""
-        if not self.enabled:
+        """Show ``step`` and, if given, new ``metrics`` (drawn at once)."""
+        bar = self._bar
+        if bar is None:
             return
-        self._step = step
-        now = time.monotonic()
-        if metrics is not None:
-            self.metrics = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-        elif now - self._last_draw < self.interval:
+        if metrics is None:
+            bar.update(step - bar.n)  # tqdm draws if ``interval`` has passed
             return
-        self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        self._last_draw = now
-        elapsed = now - self.began
-        rate = (self._step - self.initial) / elapsed if elapsed > 0 else 0.0
-        left = (self.total - self._step) / rate if rate > 0 else float("inf")
-        width = 24
-        filled = int(width * self._step / max(self.total, 1))
-        bar = "#" * filled + "." * (width - filled)
-        eta = _duration(left) if left != float("inf") else "?"
-        line = f"[{bar}] {self._step}/{self.total} {rate:.1f} it/s eta {eta} {self.metrics}"
-        line = line.rstrip()
-        if self.tty:
-            self.stream.write("\r" + line[:160].ljust(160))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        bar.set_postfix_str(" ".join(f"{k}={v:.4g}" for k, v in metrics.items()), False)
+        interval, bar.mininterval = bar.mininterval, 0.0  # draw now, through tqdm's clock
+        try:
+            drawn = bar.update(step - bar.n)
+        finally:
+            bar.mininterval = interval
+        if not drawn:  # the same step again: nothing for update() to count
+            bar.refresh()
 
     def close(self) -> None:
-        """Draw the final state and end the line."""
-        if not self.enabled:
+        """Draw the final state and end the line (off a terminal: unless already written)."""
+        bar = self._bar
+        if bar is None:
             return
-        self._draw(time.monotonic())
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        if not self.tty and bar.n != bar.last_print_n:
+            bar.refresh()  # the last step as a line; close() below writes nothing
+        bar.close()
+        self._bar = None
 
 
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
+def _make_bar(total: int, initial: int, stream: TextIO, interval: float, *, tty: bool) -> Any:
+    """A tqdm bar on ``stream``: redrawn on a terminal, one line per draw elsewhere."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        raise ImportError(
+            "the progress bar needs tqdm: pip install 'pact-core[runs]' (or run quietly)"
+        ) from None
+
+    class Bar(tqdm):  # type: ignore[type-arg]
+        monitor_interval = 0  # no monitor thread in training processes
+
+    class LineBar(Bar):
+        """Writes each draw as a line of its own instead of redrawing it."""
+
+        def display(self, msg: str | None = None, pos: int | None = None) -> None:
+            if msg == "":  # close(leave=False) clearing the line: nothing to clear
+                return
+            self.fp.write((msg if msg is not None else str(self)).rstrip() + "\n")
+            self.fp.flush()
+
+    options: dict[str, Any] = {
+        "total": total,
+        "initial": initial,
+        "file": stream,
+        "unit": "step",
+        "mininterval": interval,
+        "maxinterval": interval,
+        "miniters": 1,
+    }
+    if tty:
+        return Bar(dynamic_ncols=True, **options)
+    # No first line at ``initial`` (the delay, lifted once constructed), ASCII bars, and
+    # nothing to clear at close().
+    bar = LineBar(ascii=True, ncols=100, delay=float("inf"), leave=False, **options)
+    bar.delay = 0.0
+    return bar
 
 
 class JsonlLog:
