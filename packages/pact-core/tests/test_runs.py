@@ -138,11 +138,35 @@ def test_jsonl_log_appends(tmp_path: Path) -> None:
 
 def test_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
     parser = runs.OneLineParser(prog="tool")
-    parser.add_argument("--n", type=int)
-    with pytest.raises(SystemExit) as info:
-        parser.parse_args(["--n", "x"])
-    assert info.value.code == 2
-    assert capsys.readouterr().err == "tool: error: argument --n: invalid int value: 'x'\n"
+    parser.add_argument("--n", type=runs.integer(runs.COUNT))
+    parser.add_argument("--tau", type=runs.number(runs.NONNEGATIVE))
+
+    def body(argv: list[str]) -> int:
+        parser.parse_args(argv)
+        return 0
+
+    assert runs.run_main("tool", lambda: body(["--n", "x"])) == 2
+    assert capsys.readouterr().err == (
+        "tool: error: argument --n: must be an integer >= 1, got 'x'\n"
+    )
+    for bad in ("nan", "inf", "-1", "1e400"):
+        assert runs.run_main("tool", lambda bad=bad: body(["--tau", bad])) == 2
+        err = capsys.readouterr().err
+        assert err == f"tool: error: argument --tau: must be a finite number >= 0, got '{bad}'\n"
+    assert runs.run_main("tool", lambda: body(["--n", str(10**400)])) == 2
+    assert "must be an integer >= 1" in capsys.readouterr().err
+
+    def failing() -> int:
+        raise runs.RunError("data set missing")
+
+    assert runs.run_main("tool", failing) == 1
+    assert capsys.readouterr().err == "tool: error: data set missing\n"
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    assert runs.run_main("tool", interrupted) == 130
+    assert "interrupted" in capsys.readouterr().err
     assert runs.report_error("tool", ValueError("bad\nthing")) == 1
     assert runs.report_error("tool", "usage", status=2) == 2
     assert capsys.readouterr().err == "tool: error: bad thing\ntool: error: usage\n"

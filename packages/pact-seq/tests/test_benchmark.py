@@ -8,7 +8,7 @@ import torch
 
 from pact_seq import benchmark
 from pact_seq.config import TrainConfig, settings_for
-from pact_seq.train import Trainer
+from pact_seq.trainer import Trainer
 
 
 def tiny(model: str, **fields: float | int) -> TrainConfig:
@@ -66,12 +66,13 @@ def test_benchmark_cli(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--steps", "0"], "--steps, --threads, --repeats and --rounds must be >= 1"),
+        (["--steps", "0"], "argument --steps: must be an integer >= 1, got '0'"),
+        (["--threads", "-2"], "argument --threads: must be an integer >= 1, got '-2'"),
         (["--execution", "sideways"], "argument --execution: invalid choice: 'sideways'"),
         (["--compact"], "unrecognized arguments: --compact"),
         (
             ["--models", "act", "--tau", "-1"],
-            "tau must be a finite number >= 0, got -1.0",
+            "argument --tau: must be a finite number >= 0, got '-1'",
         ),
     ],
 )

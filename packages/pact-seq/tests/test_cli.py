@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-import pact_seq.train as train_module
+import pact_seq.trainer as trainer_module
 from pact_core import HaltingSettings, WarmUp
 from pact_core.runs import load_checkpoint
 from pact_seq import evaluate, train
@@ -140,7 +140,7 @@ def test_resume_gives_the_same_final_weights(
     args = ["--model", model, "--steps", "30", "--seed", "3"]
     assert run_train(tmp_path / "straight", *args) == 0
 
-    real_step = train_module.train_step
+    real_step = trainer_module.train_step
     calls = {"n": 0}
 
     def crashing_step(*a: Any, **k: Any) -> Any:
@@ -149,10 +149,9 @@ def test_resume_gives_the_same_final_weights(
             raise KeyboardInterrupt
         return real_step(*a, **k)
 
-    monkeypatch.setattr(train_module, "train_step", crashing_step)
-    with pytest.raises(KeyboardInterrupt):
-        run_train(tmp_path / "resumed", *args)
-    monkeypatch.setattr(train_module, "train_step", real_step)
+    monkeypatch.setattr(trainer_module, "train_step", crashing_step)
+    assert run_train(tmp_path / "resumed", *args) == 130  # one line: "interrupted; ..."
+    monkeypatch.setattr(trainer_module, "train_step", real_step)
     assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["step"] == 20
     assert len(read_log(tmp_path / "resumed")) == 4  # steps 5..20, not yet trimmed
     assert run_train(tmp_path / "resumed", *args, "--resume") == 0
@@ -283,10 +282,15 @@ def test_existing_run_needs_resume(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "halting.max_iterations: 1 -> 4" in err
 
 
+def test_a_missing_checkpoint_is_a_failed_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert evaluate.main(["--checkpoint", "/nonexistent/checkpoint.pt"]) == 1
+    err = capsys.readouterr().err
+    assert err == "pact_seq.evaluate: error: checkpoint /nonexistent/checkpoint.pt not found\n"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--checkpoint", "/nonexistent/checkpoint.pt"], "checkpoint not found"),
         (["--checkpoint", "x", "--mode", "sideways"], "argument --halting/--mode: invalid choice"),
         (
             ["--checkpoint", "x", "--halting", "sideways"],
@@ -319,32 +323,34 @@ def test_evaluate_rejects_a_mode_for_repeat_and_a_corrupt_file(
     assert "--halting: halting 'relaxed' needs a halting head; the 'fixed' method runs fixed" in err
     bad = tmp_path / "bad.pt"
     bad.write_text("not a checkpoint\n")
-    assert evaluate.main(["--checkpoint", str(bad)]) == 2
+    assert evaluate.main(["--checkpoint", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "cannot load checkpoint" in err
+    assert f"checkpoint {bad} is unreadable" in err
 
 
 @pytest.mark.parametrize(
-    ("args", "stderr"),
+    ("args", "status", "stderr"),
     [
         (
             ["pact_seq.train", "--model", "act", "--tau", "-1", "--out", "x"],
+            2,
             "pact_seq.train: error: argument --tau: must be a finite number >= 0, got '-1'\n",
         ),
         (
             ["pact_seq.evaluate", "--checkpoint", "missing.pt"],
-            "pact_seq.evaluate: error: checkpoint not found: missing.pt\n",
+            1,
+            "pact_seq.evaluate: error: checkpoint missing.pt not found\n",
         ),
     ],
 )
 def test_python_dash_m_error_is_exactly_one_line(
-    tmp_path: Path, args: list[str], stderr: str
+    tmp_path: Path, args: list[str], status: int, stderr: str
 ) -> None:
     result = subprocess.run(
         [sys.executable, "-m", *args], capture_output=True, text=True, cwd=tmp_path, check=False
     )
-    assert result.returncode == 2
+    assert result.returncode == status
     assert result.stderr == stderr  # no traceback, no runpy warning
 
 
@@ -354,10 +360,10 @@ def test_resume_from_a_corrupt_checkpoint_is_one_line(
     out = tmp_path / "run"
     out.mkdir()
     (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
-    assert run_train(out, "--model", "plain", "--steps", "5", "--resume") == 2
+    assert run_train(out, "--model", "plain", "--steps", "5", "--resume") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "cannot resume" in err
+    assert "checkpoint.pt is unreadable" in err
     assert "unreadable" in err
 
 
@@ -387,7 +393,7 @@ def test_halting_flags_reach_the_config() -> None:
     argv += ["--halting-bias", "-2", "--eval-halting", "discrete", "--penalty-reduction", "sum"]
     argv += ["--warmup-steps", "100", "--ramp-steps", "50", "--no-warmup-freeze"]
     argv += ["--warmup-max-ponder", "3"]
-    config, _ = train_module.parse_config(argv)
+    config, _ = train.parse_config(argv)
     assert config.halting == HaltingSettings(
         "pact",
         max_iterations=7,
@@ -401,13 +407,13 @@ def test_halting_flags_reach_the_config() -> None:
     )
     assert config.penalty_reduction == "sum"
     assert config.warmup == WarmUp(steps=100, ramp_steps=50, freeze_head=False, max_iterations=3)
-    defaults, _ = train_module.parse_config(["--model", "act", "--out", "x"])
+    defaults, _ = train.parse_config(["--model", "act", "--out", "x"])
     assert defaults.halting == HaltingSettings("act", max_iterations=100)  # parity's cap
     assert defaults.penalty_reduction == "mean"
     assert defaults.warmup == WarmUp()
-    repeat, _ = train_module.parse_config(["--model", "repeat", "--out", "x"])
+    repeat, _ = train.parse_config(["--model", "repeat", "--out", "x"])
     assert repeat.halting == HaltingSettings("fixed", max_iterations=2)
-    addition, _ = train_module.parse_config(["--task", "addition", "--model", "act", "--out", "x"])
+    addition, _ = train.parse_config(["--task", "addition", "--model", "act", "--out", "x"])
     assert addition.halting.max_iterations == 20
 
 

@@ -13,7 +13,7 @@ from torch import Tensor
 from pact_core import AdaptiveLoss, HaltingSettings, WarmUp
 from pact_seq.config import TrainConfig
 from pact_seq.model import ModelOutput
-from pact_seq.train import COLLAPSE_SHARE, LOG, Trainer
+from pact_seq.trainer import COLLAPSE_SHARE, LOG, Trainer
 
 CPU = torch.device("cpu")
 

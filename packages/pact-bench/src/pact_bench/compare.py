@@ -13,7 +13,9 @@ minutes on a laptop CPU:
 
 Given run directories (``--runs DIR ...``) from ``pact_seq.train`` or
 ``pact_vision.train``, it tabulates their real results instead. It prints Markdown
-tables and writes ``results.json``, ``results.csv`` and PNG plots to ``--out``.
+tables and writes ``results.json``, ``results.csv`` and figures to ``--out``: matplotlib
+PNGs (``--format svg`` or ``pdf`` for vector files), each with the JSON data it was drawn
+from beside it (``python -m pact_bench.plot FILE.json`` draws it again).
 """
 
 from __future__ import annotations
@@ -28,11 +30,9 @@ from typing import Any
 import torch
 
 from pact_bench.compare_seq import (
-    RunError,
     SeqPreset,
     SeqRun,
     TrainingCurve,
-    accuracy_plot_series,
     read_seq_run,
     run_seq_comparison,
 )
@@ -43,9 +43,10 @@ from pact_bench.compare_vision import (
     run_vision_comparison,
 )
 from pact_bench.environment import describe_environment
-from pact_bench.plot import Series, save_plot
+from pact_bench.figures import accuracy_flops_data, latency_data, training_curves_data
+from pact_bench.plot import FIGURE_FORMATS, FigureData, save_figure
 from pact_bench.results import Row, markdown_tables, write_csv, write_json
-from pact_core.runs import resolve_device, retain_freed_memory
+from pact_core.runs import RunError, resolve_device, retain_freed_memory
 from pact_vision import CheckpointError, DataError, max_iterations_of
 
 __all__ = ["PRESETS", "Preset", "main"]
@@ -145,6 +146,12 @@ def _parser() -> argparse.ArgumentParser:
         "gain nothing from more and lose much on a busy machine; all for vision)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--format",
+        choices=FIGURE_FORMATS,
+        default="png",
+        help="file format of the figures (each with its .json data)",
+    )
     return parser  # fmt: skip
 
 
@@ -192,9 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     wall = time.perf_counter() - start
     environment = describe_environment(device)
-    _write(args.out, rows, curves, preset, environment.as_dict(), wall, runs=args.runs)
+    _write(
+        args.out, rows, curves, preset, environment.as_dict(), wall, runs=args.runs,
+        format=args.format,
+    )  # fmt: skip
     print(_report(rows, preset, environment.summary(), wall, args.runs is not None))
-    print(f"\nwrote results.json, results.csv and plots to {args.out}/", file=sys.stderr)
+    print(f"\nwrote results.json, results.csv and figures to {args.out}/", file=sys.stderr)
     return 0
 
 
@@ -264,6 +274,7 @@ def _write(
     wall: float,
     *,
     runs: list[Path] | None,
+    format: str = "png",
 ) -> None:
     payload = {
         "environment": environment,
@@ -275,59 +286,26 @@ def _write(
     }
     write_json(out / "results.json", payload)
     write_csv(out / "results.csv", rows)
-    for name, series, options in _plots(rows, curves):
-        save_plot(out / name, series, **options)
+    for name, data in _figures(rows, curves):
+        save_figure(data, out / name, format=format)
 
 
-def _plots(
-    rows: list[Row], curves: list[TrainingCurve]
-) -> list[tuple[str, list[Series], dict[str, Any]]]:
-    plots: list[tuple[str, list[Series], dict[str, Any]]] = []
-    drawn = [c for c in curves if c.steps]
-    if drawn:
-        plots.append((
-            "seq_accuracy_vs_steps.png",
-            accuracy_plot_series(drawn),
-            {"title": "parity: smoothed training accuracy", "xlabel": "training steps",
-             "ylabel": "accuracy"},
-        ))  # fmt: skip
-    for part, unit in (("seq", "input"), ("vision", "image")):
-        scored = [r for r in rows if r.part == part and r.accuracy is not None and r.flops]
-        if scored:
-            groups: dict[str, list[Row]] = {}
-            for row in scored:
-                groups.setdefault(f"{row.model} {row.halting or ''}".strip(), []).append(row)
-            plots.append((
-                f"{part}_accuracy_vs_flops.png",
-                [Series(label, [r.flops or 0.0 for r in group], [r.accuracy or 0.0 for r in group],
-                        line=False) for label, group in groups.items()],
-                {"title": f"{part}: accuracy against FLOPs", "xlabel": f"FLOPs per {unit}",
-                 "ylabel": "accuracy", "log_x": True},
-            ))  # fmt: skip
-    timed = [r for r in rows if r.part == "vision" and r.latency_ms is not None]
-    for batch in sorted({r.batch for r in timed if r.batch is not None}):
-        series = []
-        fractions = [r.active_fraction or 0.0 for r in timed if r.batch == batch]
-        for model in ("dense", "sact", "psact", SPARSE_NAME):
-            points = sorted(
-                (r.active_fraction or 0.0, r.latency_ms or 0.0)
-                for r in timed
-                if r.batch == batch and r.model == model
-            )
-            if model == "dense" and len(points) == 1:
-                # Dense runs every unit: draw it as the reference line across the plot.
-                latency = points[0][1]
-                ends = [min(fractions), max(fractions)]
-                series.append(Series("dense", ends, [latency, latency], markers=False))
-            elif points:
-                series.append(Series(model, [p[0] for p in points], [p[1] for p in points]))
-        plots.append((
-            f"vision_latency_vs_active_batch{batch}.png",
-            series,
-            {"title": f"latency against active fraction, batch {batch}",
-             "xlabel": "share of residual units executed", "ylabel": "latency (ms)"},
-        ))  # fmt: skip
-    return plots
+def _figures(rows: list[Row], curves: list[TrainingCurve]) -> list[tuple[str, FigureData]]:
+    """The comparison's figures: their file names (no extension) and data."""
+    figures: list[tuple[str, FigureData]] = []
+    if any(c.steps for c in curves):
+        title = "parity: smoothed training-batch accuracy"
+        figures.append(("seq_accuracy_vs_steps", training_curves_data(curves, title=title)))
+    for part in ("seq", "vision"):
+        scored = accuracy_flops_data(rows, part)
+        if scored is not None:
+            figures.append((f"{part}_accuracy_vs_flops", scored))
+    batches = {r.batch for r in rows if r.part == "vision" and r.latency_ms is not None}
+    for batch in sorted(b for b in batches if b is not None):
+        timed = latency_data(rows, batch)
+        if timed is not None:
+            figures.append((f"vision_latency_vs_active_batch{batch}", timed))
+    return figures
 
 
 def _report(rows: list[Row], preset: Preset, machine: str, wall: float, from_runs: bool) -> str:

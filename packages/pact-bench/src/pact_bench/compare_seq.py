@@ -12,34 +12,30 @@ method and its cap.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from pact_bench.flops import cell_step_flops
-from pact_bench.plot import Series
 from pact_bench.results import Row
 from pact_core import WarmUp
-from pact_core.runs import load_checkpoint, resolve_device, write_text_atomic
+from pact_core.runs import RunError, resolve_device
 from pact_seq import (
-    SOLVED_ACCURACY,
     TrainConfig,
-    Trainer,
     build_model,
     build_task,
+    run_training,
     settings_for,
     smoothed_accuracy,
 )
 
 __all__ = [
-    "RunError",
     "SeqPreset",
     "SeqRun",
     "TrainingCurve",
-    "accuracy_plot_series",
     "flops_per_step",
     "read_seq_run",
     "run_seq_comparison",
@@ -50,10 +46,6 @@ __all__ = [
 SUMMARY = "summary.json"
 LOG = "log.jsonl"
 CHECKPOINT = "checkpoint.pt"
-
-
-class RunError(ValueError):
-    """A run directory that cannot be read or trained; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -100,13 +92,25 @@ class SeqPreset:
 
 @dataclass(frozen=True)
 class TrainingCurve:
-    """Training-batch accuracy of one run, raw and Savitzky-Golay smoothed."""
+    """Training-batch accuracy of one run, raw and Savitzky-Golay smoothed.
+
+    Attributes:
+        run: The run's name (its directory's).
+        steps: The logged steps.
+        accuracy: Training-batch accuracy at each (raw).
+        smoothed: The same, smoothed (:func:`pact_seq.smoothed_accuracy`, not clipped).
+        task: ``parity`` or ``addition``.
+        group: Its configuration, e.g. ``repeat rho=2``: runs of one group are seeds.
+        stopped_when_solved: The run ended early because it was solved.
+    """
 
     run: str
     steps: list[int]
     accuracy: list[float]
     smoothed: list[float]
     task: str = ""
+    group: str = ""
+    stopped_when_solved: bool = False
 
 
 def seq_config(preset: SeqPreset, run: SeqRun, seed: int) -> TrainConfig:
@@ -131,32 +135,6 @@ def seq_config(preset: SeqPreset, run: SeqRun, seed: int) -> TrainConfig:
         checkpoint_every=max(preset.log_every, preset.steps // 4),
         eval_samples=preset.eval_samples,
     )
-
-
-def _train(config: TrainConfig, directory: Path, device: torch.device) -> None:
-    """Train ``config`` into ``directory`` (resuming its checkpoint) and write the summary.
-
-    Raises:
-        RunError: If the checkpoint there cannot be read or holds another configuration.
-    """
-    trainer = Trainer.create(config, device)
-    checkpoint = directory / CHECKPOINT
-    if checkpoint.exists():
-        try:
-            trainer.load_state_dict(load_checkpoint(checkpoint))
-        except KeyError as error:
-            raise RunError(
-                f"cannot resume {directory}: its checkpoint has no {error} (written by another "
-                "pact_seq release?); remove it or use another --out"
-            ) from None
-        except ValueError as error:  # unreadable, or trained with other settings
-            raise RunError(f"cannot resume {directory}: {error}") from None
-    directory.mkdir(parents=True, exist_ok=True)
-    # The log holds exactly the checkpoint's history: drop points a crash left behind.
-    write_text_atomic(directory / LOG, "".join(json.dumps(r) + "\n" for r in trainer.history))
-    trainer.run(directory, progress=False)
-    summary = trainer.summary()
-    write_text_atomic(directory / SUMMARY, json.dumps(summary, indent=2) + "\n")
 
 
 def run_seq_comparison(
@@ -192,7 +170,7 @@ def run_seq_comparison(
         wanted = {"steps": preset.steps, "bits": preset.bits, "seed": seed}
         if not _finished(directory, wanted):
             status(f"[seq {index}/{len(preset.runs)}] training {run.name} on parity")
-            _train(config, directory, run_device)
+            run_training(config, directory, device=run_device, resume=True)
         else:
             status(f"[seq {index}/{len(preset.runs)}] {run.name}: reusing {directory}")
         run_rows, curve = read_seq_run(directory, source="trained here")
@@ -356,7 +334,10 @@ def read_seq_run(
                 flops=per_step * ponder,
             )
         )
-    return rows, _curve(directory, str(summary["task"]))
+    curve = _curve(directory, str(summary["task"]))
+    group = f"{model} {common['setting']}".strip()
+    stopped = bool(summary.get("stopped_when_solved", False))
+    return rows, replace(curve, group=group, stopped_when_solved=stopped)
 
 
 def _curve(directory: Path, task: str) -> TrainingCurve:
@@ -371,21 +352,3 @@ def _curve(directory: Path, task: str) -> TrainingCurve:
                 accuracy.append(float(record["accuracy"]))
     smoothed = smoothed_accuracy(accuracy).tolist()
     return TrainingCurve(directory.name, steps, accuracy, smoothed, task)
-
-
-def accuracy_plot_series(curves: Sequence[TrainingCurve]) -> list[Series]:
-    """One smoothed-accuracy line per run, and the 98% "solved" line across them all.
-
-    Raises:
-        ValueError: If no run has a log point.
-    """
-    drawn = [c for c in curves if c.steps]
-    if not drawn:
-        raise ValueError("no run has a training log to plot")
-    first = min(c.steps[0] for c in drawn)
-    last = max(c.steps[-1] for c in drawn)
-    series = [Series(c.run, c.steps, c.smoothed, markers=False) for c in drawn]
-    series.append(
-        Series("solved (98%)", [first, last], [SOLVED_ACCURACY] * 2, markers=False, color=(0, 0, 0))
-    )
-    return series

@@ -121,6 +121,7 @@ OPEN_UNIT = Interval(0.0, 1.0, low_closed=False, high_closed=False)
 CLOSED_UNIT = Interval(0.0, 1.0)
 LEFT_CLOSED_UNIT = Interval(0.0, 1.0, high_closed=False)
 COUNT = Interval(1.0, integer=True)
+WHOLE = Interval(0.0, integer=True)
 
 
 def check_positive(name: str, value: float) -> float:

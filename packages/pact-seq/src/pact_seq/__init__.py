@@ -21,21 +21,16 @@ Example::
     (torch.Size([4, 1, 1]), torch.Size([4, 1]))
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from pact_seq.addition import AdditionTask
 from pact_seq.config import TrainConfig, build_model, build_task, settings_for
+from pact_seq.evaluation import Evaluation, evaluate_model, load_model, load_seq_checkpoint
 from pact_seq.layer import CELL_TYPES, AdaptiveRecurrent, CellType, RecurrentOutput
 from pact_seq.model import ModelOutput, SequenceModel, addition_model, parity_model
 from pact_seq.objective import training_loss
 from pact_seq.parity import ParityTask
 from pact_seq.smoothing import SOLVED_ACCURACY, smoothed_accuracy, steps_to_solve
 from pact_seq.task import Batch, Task
-
-if TYPE_CHECKING:
-    from pact_seq.evaluate import Evaluation, load_model
-    from pact_seq.train import Trainer, train_step
+from pact_seq.trainer import Trainer, run_training, train_step
 
 __version__ = "0.1.0"
 
@@ -57,34 +52,14 @@ __all__ = [
     "addition_model",
     "build_model",
     "build_task",
+    "evaluate_model",
     "load_model",
+    "load_seq_checkpoint",
     "parity_model",
+    "run_training",
     "settings_for",
     "smoothed_accuracy",
     "steps_to_solve",
     "train_step",
     "training_loss",
 ]
-
-#: Names of the command modules, imported on first use: importing ``pact_seq.train`` or
-#: ``pact_seq.evaluate`` with the package would make ``python -m pact_seq.train`` find
-#: its own module imported already (runpy's RuntimeWarning).
-_LAZY = {
-    "Evaluation": "pact_seq.evaluate",
-    "load_model": "pact_seq.evaluate",
-    "Trainer": "pact_seq.train",
-    "train_step": "pact_seq.train",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Import :data:`_LAZY`'s names on first use."""
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})

@@ -16,7 +16,6 @@ Command line (prints one JSON object per model)::
 from __future__ import annotations
 
 import copy
-import json
 import platform
 import statistics
 import time
@@ -26,11 +25,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pact_core import EXECUTIONS, resolve_execution
-from pact_core.runs import allocator_description, retain_freed_memory
-from pact_seq._cli import Parser, parse_device, report
-from pact_seq.config import TASK_DEFAULTS, ConfigError, TrainConfig, settings_for
-from pact_seq.train import MODEL_CHOICES, Trainer
+from pact_core import EXECUTIONS, HaltingSettings, resolve_execution
+from pact_core.runs import (
+    COUNT,
+    WHOLE,
+    OneLineParser,
+    allocator_description,
+    integer,
+    number,
+    parse_device,
+    retain_freed_memory,
+    run_main,
+    to_json,
+)
+from pact_seq.config import TASK_DEFAULTS, TrainConfig, settings_for
+from pact_seq.train import MODEL_CHOICES
+from pact_seq.trainer import Trainer
 
 __all__ = ["SpeedResult", "main", "measure_training_speed"]
 
@@ -205,54 +215,51 @@ def measure_training_speed(
     )
 
 
-def _parser() -> Parser:
-    parser = Parser(prog="pact_seq.benchmark", description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=tuple(TASK_DEFAULTS), default="parity")
-    parser.add_argument("--models", nargs="+", choices=MODEL_CHOICES,
-                        default=["act", "pact", "pact-reinforce", "repeat", "plain"])  # fmt: skip
-    parser.add_argument("--repeats", type=int, default=3, help="rho for repeat")
-    parser.add_argument("--tau", type=float, default=1e-3)
-    parser.add_argument("--steps", type=int, default=200, help="timed steps per model")
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="alternate model and replay timing in N rounds")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--execution", choices=EXECUTIONS, default="compact",
-                        help="the adaptive layer's execution (default: compact)")  # fmt: skip
+def _parser() -> OneLineParser:
+    parser = OneLineParser(prog="pact_seq.benchmark", description=__doc__.splitlines()[0])
+    count = integer(COUNT)
+    add = parser.add_argument
+    add("--task", choices=tuple(TASK_DEFAULTS), default="parity")
+    add("--models", nargs="+", choices=MODEL_CHOICES,
+        default=["act", "pact", "pact-reinforce", "repeat", "plain"])  # fmt: skip
+    add("--repeats", type=count, default=3, help="rho for repeat")
+    add("--tau", type=number(HaltingSettings.CONSTRAINTS["tau"]), default=1e-3)
+    add("--steps", type=count, default=200, help="timed steps per model")
+    add("--warmup", type=integer(WHOLE), default=20)
+    add("--rounds", type=count, default=5, help="alternate model and replay timing in N rounds")
+    add("--seed", type=integer(), default=0)
+    add("--device", type=parse_device, default="auto")
+    add("--threads", type=count, default=1, help="torch CPU threads")
+    add("--execution", choices=EXECUTIONS, default="compact",
+        help="the adaptive layer's execution (default: compact)")  # fmt: skip
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print one JSON line per model: steps/s, cell steps, and halting overhead."""
+    return run_main("pact_seq.benchmark", lambda: _benchmark(argv))
+
+
+def _benchmark(argv: list[str] | None) -> int:
+    args = _parser().parse_args(argv)
     retain_freed_memory()  # time the computation, not page faults (pact_core.runs)
-    try:
-        args = _parser().parse_args(argv)
-        if min(args.steps, args.threads, args.repeats, args.rounds) < 1 or args.warmup < 0:
-            raise ConfigError(
-                "--steps, --threads, --repeats and --rounds must be >= 1, --warmup >= 0"
-            )
-        run_device = parse_device(args.device)
-        defaults = TASK_DEFAULTS[args.task]
-        configs = {
-            model: TrainConfig(
-                task=args.task,
-                halting=settings_for(
-                    model,
-                    repeats=args.repeats if model == "repeat" else None,
-                    tau=args.tau,
-                    max_iterations=defaults["max_iterations"],
-                ),
-                seed=args.seed,
-                cell=defaults["cell"],
-                hidden_size=defaults["hidden_size"],
-                batch_size=defaults["batch_size"],
-            )
-            for model in args.models
-        }
-    except ConfigError as error:
-        return report("pact_seq.benchmark", error)
+    defaults = TASK_DEFAULTS[args.task]
+    configs = {
+        model: TrainConfig(
+            task=args.task,
+            halting=settings_for(
+                model,
+                repeats=args.repeats if model == "repeat" else None,
+                tau=args.tau,
+                max_iterations=defaults["max_iterations"],
+            ),
+            seed=args.seed,
+            cell=defaults["cell"],
+            hidden_size=defaults["hidden_size"],
+            batch_size=defaults["batch_size"],
+        )
+        for model in args.models
+    }
     torch.set_num_threads(args.threads)
     machine = {
         "torch": torch.__version__,
@@ -261,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "processor": platform.processor() or platform.machine(),
         "allocator": allocator_description(),
         "threads": torch.get_num_threads(),
-        "device": str(run_device),
+        "device": str(args.device),
     }
     for model, config in configs.items():
         result = measure_training_speed(
@@ -269,11 +276,11 @@ def main(argv: list[str] | None = None) -> int:
             steps=args.steps,
             warmup=args.warmup,
             rounds=args.rounds,
-            device=run_device,
+            device=args.device,
             execution=args.execution,
             model=model,
         )
-        print(json.dumps({"task": args.task, **asdict(result), "machine": machine}), flush=True)
+        print(to_json({"task": args.task, **asdict(result), "machine": machine}), flush=True)
     return 0
 
 

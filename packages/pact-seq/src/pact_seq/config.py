@@ -14,6 +14,7 @@ from pact_core import (
     parse_method,
 )
 from pact_core.objective import REDUCTIONS
+from pact_core.runs import UsageError
 from pact_seq.addition import AdditionTask
 from pact_seq.layer import CELL_TYPES, CellType
 from pact_seq.model import INITS, Init, SequenceModel
@@ -56,8 +57,8 @@ DEFAULT_REPEATS = 2
 _COUNT = Interval(1.0, integer=True)
 
 
-class ConfigError(ValueError):
-    """A bad command-line setting, reported as one line."""
+class ConfigError(UsageError):
+    """A bad setting of a run, reported by the command lines as one line."""
 
 
 def settings_for(model: str, *, repeats: int | None = None, **fields: Any) -> HaltingSettings:

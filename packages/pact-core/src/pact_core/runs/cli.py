@@ -1,24 +1,51 @@
-"""Command-line errors as one line on stderr: no usage block, no traceback."""
+"""The one argument layer of every pact command line: checked flags, one-line errors.
+
+Every ``python -m pact_*`` entry point is ``main(argv) -> int`` around :func:`run_main`,
+parses with :class:`OneLineParser`, and types its numeric flags with :func:`number` and
+:func:`integer`, which check that the value is finite and in range and say so in one
+line that names the flag, the value and what is allowed. Bad input raises
+:class:`UsageError` (exit status 2); a run that cannot go on (missing data, an
+unreadable or mismatched checkpoint, a diverged loss) raises :class:`RunError` (exit
+status 1). Either way the user sees ``prog: error: message`` on one line of stderr and
+no traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from pact_core._validation import Interval
+import torch
+
+from pact_core._validation import COUNT, NONNEGATIVE, POSITIVE, WHOLE, Interval
 
 __all__ = [
+    "COUNT",
     "HALTING_FLAGS",
+    "NONNEGATIVE",
+    "POSITIVE",
+    "WHOLE",
     "OneLineParser",
+    "RunError",
+    "UsageError",
     "add_halting_arguments",
     "halting_fields",
     "integer",
     "number",
+    "parse_device",
     "report_error",
+    "run_main",
 ]
+
+
+class UsageError(ValueError):
+    """Bad command-line input; reported as one line with exit status 2."""
+
+
+class RunError(RuntimeError):
+    """A run that cannot go on (data, checkpoint, divergence); one line, exit status 1."""
 
 
 _ANY = Interval()
@@ -52,6 +79,7 @@ def number(allowed: Interval = _ANY) -> Callable[[str], float]:
         return value
 
     parse.__name__ = "number"
+    parse.allowed = allowed  # type: ignore[attr-defined]  # read by the bad-input tests
     return parse
 
 
@@ -65,20 +93,59 @@ def integer(allowed: Interval = _ANY_INTEGER) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(
                 f"must be {allowed.describe()}, got {text!r}"
             ) from None
-        if not allowed.contains(float(value)) or math.isinf(float(value)):
+        try:
+            inside = allowed.contains(float(value))
+        except OverflowError:  # beyond any float, so beyond any bound we state
+            inside = False
+        if not inside:
             raise argparse.ArgumentTypeError(f"must be {allowed.describe()}, got {text!r}")
         return value
 
     parse.__name__ = "integer"
+    parse.allowed = allowed  # type: ignore[attr-defined]  # read by the bad-input tests
     return parse
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one line on stderr (exit status 2)."""
+    """An ``ArgumentParser`` whose errors raise :class:`UsageError` (one line, status 2)."""
 
     def error(self, message: str) -> NoReturn:
-        """Print ``prog: error: message`` without the usage block and exit with 2."""
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+        """Raise ``message`` as a :class:`UsageError` for :func:`run_main` to print."""
+        raise UsageError(message)
+
+
+def parse_device(text: str) -> torch.device:
+    """An argparse ``type`` for ``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+
+    ``auto`` is CUDA when it is available, else the CPU (:func:`resolve_device`).
+    """
+    from pact_core.runs.device import resolve_device
+
+    try:
+        return resolve_device(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def run_main(prog: str, body: Callable[[], int]) -> int:
+    """Run a command line's ``body`` and turn its expected failures into one line.
+
+    Args:
+        prog: The name in messages, e.g. ``"pact_seq.train"``.
+        body: Does the work; returns the exit status.
+
+    Returns:
+        ``body()``'s status; 2 after a :class:`UsageError`, 1 after a :class:`RunError`,
+        130 after Ctrl-C. Other exceptions are bugs and propagate with their traceback.
+    """
+    try:
+        return body()
+    except UsageError as error:
+        return report_error(prog, error, status=2)
+    except RunError as error:
+        return report_error(prog, error, status=1)
+    except KeyboardInterrupt:
+        return report_error(prog, "interrupted; rerun with --resume to continue", status=130)
 
 
 def report_error(prog: str, error: BaseException | str, *, status: int = 1) -> int:
