@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import write_cifar, write_fashion
-from pngdecode import decode_png
 
 from pact_vision import evaluate, ponder_maps, train
 from pact_vision.checkpoint import load_checkpoint
@@ -189,9 +188,33 @@ def test_ponder_maps_are_written(dense_checkpoint: Path, cifar: Path, tmp_path: 
     assert ponder_maps.main([*argv, "--scale", "2"]) == 0
     summary = json.loads((maps / "maps.json").read_text())
     assert len(summary["images"]) == 2
-    pixels = decode_png(maps / summary["images"][0]["file"])
-    assert pixels.shape == (64, 2 * 64 + 2, 3)
-    assert 3 <= summary["images"][0]["mean_units"] <= 6
+    first = summary["images"][0]
+    assert (maps / first["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 3 <= first["mean_units"] <= 6
+    # The figure's data: the image, its map and the scale, enough to draw it again.
+    data = json.loads((maps / first["data"]).read_text())
+    assert data["kind"] == "ponder-map" and data["halting"] == "thresholded"
+    assert (data["low"], data["high"]) == (3.0, 6.0) == tuple(summary["scale"])
+    assert len(data["image"]) == len(data["units"]) == 32  # [H][W][3] beside [H][W]
+    assert len(data["image"][0][0]) == 3
+    assert data["mean_units"] == pytest.approx(first["mean_units"])
+    figure = ponder_maps.ponder_figure(data)
+    image_axes, map_axes, colour_bar = figure.axes  # the image, the map and its colour bar
+    assert image_axes.get_images()[0].get_array().shape == (32, 32, 3)
+    assert map_axes.get_images()[0].get_clim() == (3.0, 6.0)
+    assert colour_bar.get_ylabel() == "residual units executed"
+    # Drawn again from the data alone, as a vector file.
+    assert ponder_maps.main(["--from-data", str(maps / first["data"]), "--format", "svg"]) == 0
+    assert (maps / first["file"]).with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_ponder_maps_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"kind": "xy"}))
+    assert ponder_maps.main(["--from-data", str(bad)]) == 1
+    assert "not the data of a ponder map" in capsys.readouterr().err
+    assert ponder_maps.main(["--from-data", str(bad), "--scale", "1000"]) == 2
+    assert "--scale must be <= 16, got 1000" in capsys.readouterr().err
 
 
 def test_old_mode_names_still_train(cifar: Path, tmp_path: Path) -> None:

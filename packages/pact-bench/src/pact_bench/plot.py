@@ -1,340 +1,501 @@
-"""Dependency-free line and scatter plots written as PNG (numpy raster + a 5x7 font).
+"""Figures drawn with matplotlib, each reproducible from the data file written beside it.
 
-pact declares no plotting library, so results are drawn here: axes with 1-2-5 ticks (or
-decades on a log axis), grid, lines, markers, a legend and labels, rendered into an RGB
-array and written with :func:`pact_vision.write_png`.
+A figure is described by its *figure data*: a JSON-ready dict with a ``kind``, the title
+and axis labels, and every number drawn. :func:`save_figure` draws it and writes the
+figure (PNG by default; SVG or PDF by the file's extension or ``format``) and, next to
+it, the data as JSON (``parity.png`` and ``parity.json``). Re-plotting needs only that
+file, for example to restyle a figure or to write it as a PDF for a paper::
+
+    python -m pact_bench.plot docs/results/parity.json --out parity.pdf
+
+Two kinds of figure are drawn:
+
+* ``"training-curves"`` (:func:`training_curves_figure`): smoothed training accuracy of
+  runs against training steps, grouped by configuration, each seed thin and the
+  group's median bold, with the accuracy that counts as solved;
+* ``"xy"`` (:func:`xy_figure`): labelled series of points, lines or horizontal
+  reference lines, with optional error bars (``x_low``/``x_high``,
+  ``y_low``/``y_high``) and log axes; accuracy against FLOPs and latency against the
+  active fraction are drawn with it.
+
+Figures are made with :class:`matplotlib.figure.Figure` directly, never through
+``pyplot``, so no interactive backend is loaded and no display is needed: PNGs are
+rendered by Agg, SVG and PDF by matplotlib's vector backends. Dates are left out of SVG
+and PDF files, so the same data gives the same file.
 
 Example::
 
-    >>> from pact_bench.plot import Series, save_plot
-    >>> save_plot(
-    ...     "accuracy.png",
-    ...     [Series("ACT", [1e4, 2e4, 3e4], [0.6, 0.9, 0.99])],
-    ...     title="parity",
-    ...     xlabel="training steps",
-    ...     ylabel="accuracy",
-    ... )  # doctest: +SKIP
+    >>> from pact_bench.plot import xy_figure
+    >>> figure = xy_figure({
+    ...     "kind": "xy", "title": "accuracy against FLOPs", "xlabel": "FLOPs",
+    ...     "ylabel": "accuracy",
+    ...     "series": [{"label": "PACT", "style": "points", "x": [2e4, 4e4], "y": [0.9, 0.99]}],
+    ... })
+    >>> [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    ['PACT']
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from matplotlib import rc_context
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.typing import RcKeyType
 from numpy.typing import NDArray
 
-from pact_bench._font import GLYPH_HEIGHT, GLYPH_WIDTH, glyph
-from pact_vision import write_png
+__all__ = [
+    "FIGURE_FORMATS",
+    "FigureData",
+    "draw",
+    "figure_path",
+    "load_figure_data",
+    "main",
+    "median_curve",
+    "save_figure",
+    "training_curves_figure",
+    "wide",
+    "xy_figure",
+]
 
-__all__ = ["PALETTE", "Plot", "Series", "render_plot", "save_plot"]
+#: A figure's data: JSON-ready, with a ``kind`` of :data:`KINDS`.
+FigureData = dict[str, Any]
 
-Pixels = NDArray[np.uint8]
+#: The file formats :func:`save_figure` writes, by extension.
+FIGURE_FORMATS = ("png", "svg", "pdf")
+#: Version of the figure-data layout, written into every data file.
+DATA_VERSION = 1
 
-#: Series colours (the "tab10" palette).
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (127, 127, 127),
-    (188, 189, 34),
-    (23, 190, 207),
-)
-_BLACK = (0, 0, 0)
-_GRID = (225, 225, 225)
-_WHITE = (255, 255, 255)
+_STYLE: dict[RcKeyType, Any] = {
+    "axes.grid": True,
+    "grid.alpha": 0.35,
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": "medium",
+    "legend.fontsize": "small",
+    "legend.frameon": False,
+    "savefig.dpi": 150,
+    "svg.hashsalt": "pact",  # stable element ids: the same data gives the same SVG
+}
+#: Metadata left out of the files, so that they depend on the data alone.
+_NO_DATES: dict[str, dict[str, Any]] = {
+    "png": {},
+    "svg": {"Date": None},
+    "pdf": {"CreationDate": None, "ModDate": None},
+}
 
 
-@dataclass(frozen=True)
-class Series:
-    """One labelled set of points.
+# ----------------------------------------------------------------------- training curves
 
-    Attributes:
-        label: Legend text.
-        x: x values.
-        y: y values (same length as ``x``); non-finite points are skipped.
-        line: Join consecutive points with a line.
-        markers: Draw a dot at each point.
-        color: RGB colour; by default the next colour of :data:`PALETTE`.
+
+def median_curve(
+    runs: Sequence[Mapping[str, Any]],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The median over ``runs`` of their clipped smoothed curves, step by step.
+
+    Each run is read on the union of the runs' log steps (linearly between its own log
+    points). A run that stopped because it was solved (``stopped_when_solved``) keeps
+    its last value after its last step; any other run ends at its last step. The median
+    is taken only at the steps where every run has a value, so that it is always the
+    median of all of them.
+
+    Args:
+        runs: Runs of one configuration, each with ``steps``, ``accuracy`` (raw),
+            ``smoothed`` and optionally ``stopped_when_solved``.
+
+    Returns:
+        The steps and the median there (both empty if the runs share no step).
     """
-
-    label: str
-    x: Sequence[float]
-    y: Sequence[float]
-    line: bool = True
-    markers: bool = True
-    color: tuple[int, int, int] | None = None
-
-    def __post_init__(self) -> None:
-        if len(self.x) != len(self.y):
-            raise ValueError(
-                f"series {self.label!r}: x and y must have the same length, "
-                f"got {len(self.x)} and {len(self.y)}"
-            )
-
-
-@dataclass(frozen=True)
-class _Axis:
-    low: float
-    high: float
-    log: bool
-    start: float  # pixel of low
-    end: float  # pixel of high
-
-    def to_pixel(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
-        data = np.log10(values) if self.log else values
-        scale = (self.end - self.start) / (self.high - self.low)
-        return np.asarray(self.start + (data - self.low) * scale, dtype=np.float64)
+    grid = np.unique(np.concatenate([np.asarray(r["steps"], dtype=np.float64) for r in runs]))
+    values = np.full((len(runs), grid.size), np.nan)
+    for i, run in enumerate(runs):
+        steps = np.asarray(run["steps"], dtype=np.float64)
+        if steps.size == 0:
+            continue
+        curve = _clipped(run)
+        inside = (grid >= steps[0]) & (grid <= steps[-1])
+        values[i, inside] = np.interp(grid[inside], steps, curve)
+        if run.get("stopped_when_solved"):
+            values[i, grid > steps[-1]] = curve[-1]
+    shared = ~np.isnan(values).any(axis=0)
+    return grid[shared], np.median(values[:, shared], axis=0)
 
 
-@dataclass(frozen=True)
-class Plot:
-    """A rendered plot: its pixels and the data-to-pixel mapping (for tests and overlays)."""
-
-    pixels: Pixels
-    _x: _Axis
-    _y: _Axis
-
-    def to_pixel(self, x: float, y: float) -> tuple[int, int]:
-        """Column and row of the data point ``(x, y)``."""
-        column = self._x.to_pixel(np.array([x], dtype=np.float64))[0]
-        row = self._y.to_pixel(np.array([y], dtype=np.float64))[0]
-        return round(column), round(row)
+def _clipped(run: Mapping[str, Any]) -> NDArray[np.float64]:
+    """A run's smoothed curve clipped to the range of its raw values."""
+    raw = np.asarray(run["accuracy"], dtype=np.float64)
+    smoothed = np.asarray(run["smoothed"], dtype=np.float64)
+    if raw.size == 0:
+        return smoothed
+    return np.clip(smoothed, raw.min(), raw.max())
 
 
-def render_plot(
-    series: Sequence[Series],
-    *,
-    title: str = "",
-    xlabel: str = "",
-    ylabel: str = "",
-    log_x: bool = False,
-    log_y: bool = False,
-    width: int = 960,
-    height: int = 600,
-) -> Plot:
-    """Draw ``series`` into an RGB image ``[height, width, 3]``.
+def training_curves_figure(data: Mapping[str, Any]) -> Figure:
+    """Smoothed training accuracy against training steps, one colour per configuration.
+
+    Each run's smoothed curve is drawn *clipped to the range of its raw accuracies*
+    (``[min, max]`` of the logged values): the cubic Savitzky-Golay fit overshoots near
+    a sharp rise and at the ends (above 100% for a run that reaches 100%), and a plot
+    should not show accuracies that never occurred. The criteria
+    (:func:`pact_seq.smoothing.steps_to_solve`) read the unclipped curve.
+
+    A configuration with one run is drawn as one bold line. With several runs (seeds),
+    each is a thin line and their median (:func:`median_curve`) the bold one. A dashed
+    black line marks ``threshold``, the smoothed accuracy that counts as solved.
+
+    Args:
+        data: ``title``, ``xlabel``, ``ylabel``, ``threshold`` (or ``None``), an
+            optional ``note``, and ``groups``: each a ``label`` and ``runs``, each run a
+            ``run`` name, ``steps``, raw ``accuracy``, ``smoothed`` and
+            ``stopped_when_solved``.
 
     Raises:
-        ValueError: If no series has a finite point (positive, on a log axis), or the image
-            is too small to hold the axes.
+        ValueError: If no run has a log point.
     """
-    if width < 320 or height < 200:
-        raise ValueError(f"a plot needs at least 320 x 200 pixels, got {width} x {height}")
-    points = [_finite_points(s, log_x, log_y) for s in series]
-    if not any(len(x) for x, _ in points):
+    groups = [g for g in data["groups"] if any(len(r["steps"]) for r in g["runs"])]
+    if not groups:
+        raise ValueError("no run has a training log to plot")
+    figure, axes = _figure(data)
+    colours = _colours(len(groups))
+    for group, colour in zip(groups, colours, strict=True):
+        runs = [r for r in group["runs"] if len(r["steps"])]
+        if len(runs) == 1:
+            axes.plot(
+                runs[0]["steps"], _clipped(runs[0]), color=colour, linewidth=1.8,
+                label=group["label"],
+            )  # fmt: skip
+            continue
+        for run in runs:
+            axes.plot(run["steps"], _clipped(run), color=colour, linewidth=0.7, alpha=0.45)
+        steps, median = median_curve(runs)
+        axes.plot(steps, median, color=colour, linewidth=2.2,
+                  label=f"{group['label']} (median of {len(runs)})")  # fmt: skip
+    threshold = data.get("threshold")
+    if threshold is not None:
+        axes.axhline(threshold, color="black", linestyle="--", linewidth=0.9,
+                     label=f"solved ({100 * threshold:g}%)")  # fmt: skip
+    axes.xaxis.set_major_formatter(FuncFormatter(_steps_label))
+    axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes.set_xlim(left=0)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside: curves fill the axes
+    _note(axes, data.get("note"))
+    return figure
+
+
+def _steps_label(value: float, _position: int | None = None) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:g}M"
+    return f"{value / 1e3:g}k" if abs(value) >= 1e3 else f"{value:g}"
+
+
+# ---------------------------------------------------------------------------- xy figures
+
+
+def xy_figure(data: Mapping[str, Any]) -> Figure:
+    """Labelled series of points or lines, with error bars and optional log axes.
+
+    Each series has ``label``, ``x``, ``y`` and a ``style``:
+
+    * ``"points"``: markers only (with a thin line through them when ``connect`` is
+      true, in the order given);
+    * ``"line"``: a line with markers;
+    * ``"reference"``: a horizontal line at ``y[0]`` across the whole plot (a dense
+      baseline), its error range, if any, as a shaded band.
+
+    Optional per-point lists ``x_low``/``x_high`` and ``y_low``/``y_high`` give the
+    ends of error bars (absolute values, not offsets), and ``text`` a note beside each
+    point. ``log_x``/``log_y`` make an axis logarithmic; ``x_percent``/``y_percent``
+    label it in percent of 1; ``note`` is printed small in a corner (say there what the
+    error bars span).
+
+    Raises:
+        ValueError: If no series has a finite point (a positive one on a log axis), or a
+            series' lists differ in length.
+    """
+    series = list(data["series"])
+    for s in series:
+        for key in ("y", "x_low", "x_high", "y_low", "y_high", "text"):
+            if s.get(key) is not None and len(s[key]) != len(s["x"]):
+                raise ValueError(
+                    f"series {s['label']!r}: {key} has {len(s[key])} values for {len(s['x'])} x"
+                )
+    log_x, log_y = bool(data.get("log_x")), bool(data.get("log_y"))
+    if not any(_finite(s, log_x, log_y).any() for s in series):
         raise ValueError(
             "nothing to plot: no series has a finite point"
             + (" (log axes need positive values)" if log_x or log_y else "")
         )
-    all_x = np.concatenate([x for x, _ in points])
-    all_y = np.concatenate([y for _, y in points])
-    legend_width = 16 + 12 * max((len(s.label) for s in series), default=0) + 40
-    legend_width = min(legend_width, width // 3)
-    left, right, top, bottom = 96, width - legend_width - 16, 48, height - 72
-    x_axis = _axis(all_x, log_x, left, right)
-    y_axis = _axis(all_y, log_y, bottom, top)
-    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-
-    label_end = -math.inf  # right edge of the last x tick label, to skip overlapping ones
-    for tick in _ticks(x_axis):
-        column = float(x_axis.to_pixel(np.array([tick]))[0])
-        _segment(canvas, column, top, column, bottom, _GRID, 0)
-        label = _format(tick)
-        half = _text_width(label, 2) / 2
-        if column - half > label_end + 8:
-            _text(canvas, label, column, bottom + 10, scale=2, anchor="top")
-            label_end = column + half
-    for tick in _ticks(y_axis):
-        row = float(y_axis.to_pixel(np.array([tick]))[0])
-        _segment(canvas, left, row, right, row, _GRID, 0)
-        _text(canvas, _format(tick), left - 8, row, scale=2, anchor="right")
-    _segment(canvas, left, bottom, right, bottom, _BLACK, 0)
-    _segment(canvas, left, top, left, bottom, _BLACK, 0)
-
-    for index, ((x, y), s) in enumerate(zip(points, series, strict=True)):
-        color = s.color if s.color is not None else PALETTE[index % len(PALETTE)]
-        columns, rows = x_axis.to_pixel(x), y_axis.to_pixel(y)
-        if s.line:
-            for i in range(len(columns) - 1):
-                _segment(canvas, columns[i], rows[i], columns[i + 1], rows[i + 1], color, 1)
-        if s.markers:
-            _dots(canvas, columns, rows, color, 4)
-        legend_row = top + 10 + 24 * index
-        _segment(canvas, right + 16, legend_row, right + 40, legend_row, color, 1)
-        if s.markers:
-            _dots(canvas, np.array([right + 28.0]), np.array([float(legend_row)]), color, 4)
-        _text(canvas, s.label, right + 48, legend_row, scale=2, anchor="left")
-
-    # The title is centred over the axes, shrunk and shifted as needed to stay in the image.
-    title_scale = 3 if _text_width(title, 3) <= width - 16 else 2
-    half = _text_width(title, title_scale) / 2
-    centre = min(max((left + right) / 2, 8 + half), width - 8 - half)
-    _text(canvas, title, centre, 14, scale=title_scale, anchor="top")
-    _text(canvas, xlabel, (left + right) / 2, height - 28, scale=2, anchor="top")
-    _text(canvas, ylabel, 18, (top + bottom) / 2, scale=2, anchor="left", vertical=True)
-    return Plot(canvas, x_axis, y_axis)
-
-
-def save_plot(path: str | Path, series: Sequence[Series], **options: object) -> Path:
-    """Render with :func:`render_plot` (same keyword options) and write a PNG to ``path``."""
-    plot = render_plot(series, **options)  # type: ignore[arg-type]
-    path = Path(path)
-    write_png(path, plot.pixels)
-    return path
-
-
-# ------------------------------------------------------------------------- helpers
-
-
-def _finite_points(
-    series: Series, log_x: bool, log_y: bool
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    x = np.asarray(series.x, dtype=np.float64)
-    y = np.asarray(series.y, dtype=np.float64)
-    keep = np.isfinite(x) & np.isfinite(y)
+    figure, axes = _figure(data)
     if log_x:
+        axes.set_xscale("log")
+    if log_y:
+        axes.set_yscale("log")
+    colours = _colours(len(series))
+    for s, colour in zip(series, colours, strict=True):
+        _draw_series(axes, s, colour, log_x, log_y)
+    if data.get("x_percent"):
+        axes.xaxis.set_major_formatter(PercentFormatter(1.0))
+    if data.get("y_percent"):
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+    _legend(axes, len(series))
+    _note(axes, data.get("note"))
+    return figure
+
+
+def _finite(s: Mapping[str, Any], log_x: bool, log_y: bool) -> NDArray[np.bool_]:
+    x = np.asarray(s["x"], dtype=np.float64)
+    y = np.asarray(s["y"], dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    if log_x and s.get("style") != "reference":
         keep &= x > 0
     if log_y:
         keep &= y > 0
-    return x[keep], y[keep]
+    return keep
 
 
-def _axis(values: NDArray[np.float64], log: bool, start: float, end: float) -> _Axis:
-    data = np.log10(values) if log else values
-    low, high = float(data.min()), float(data.max())
-    if high - low < 1e-12 * max(1.0, abs(high)):
-        pad = 0.5 if log else max(abs(high) * 0.1, 1.0)
-        low, high = low - pad, high + pad
-    else:
-        pad = 0.05 * (high - low)
-        low, high = low - pad, high + pad
-    return _Axis(low, high, log, start, end)
+def _draw_series(axes: Axes, s: Mapping[str, Any], colour: str, log_x: bool, log_y: bool) -> None:
+    keep = _finite(s, log_x, log_y)
+    x = np.asarray(s["x"], dtype=np.float64)[keep]
+    y = np.asarray(s["y"], dtype=np.float64)[keep]
+    if x.size == 0:
+        return
+    style = s.get("style", "points")
+    if style == "reference":
+        axes.axhline(y[0], color=colour, linestyle="--", linewidth=1.4, label=s["label"])
+        band = _offsets(s, "y", y, keep)
+        if band is not None and band[:, 0].any():
+            axes.axhspan(y[0] - band[0, 0], y[0] + band[1, 0], color=colour, alpha=0.15,
+                         linewidth=0)  # fmt: skip
+        return
+    line = style == "line" or bool(s.get("connect"))
+    axes.plot(
+        x, y, color=colour, label=s["label"], marker="o", markersize=5,
+        linestyle="-" if line else "none", linewidth=1.6 if style == "line" else 0.8,
+    )  # fmt: skip
+    xerr, yerr = _offsets(s, "x", x, keep), _offsets(s, "y", y, keep)
+    barred = np.zeros(x.size, dtype=bool)
+    for err in (xerr, yerr):
+        if err is not None:
+            barred |= err.any(axis=0)
+    if barred.any():  # bars only where a point has a spread: no caps on single runs
+        axes.errorbar(
+            x[barred], y[barred],
+            xerr=None if xerr is None else xerr[:, barred],
+            yerr=None if yerr is None else yerr[:, barred],
+            fmt="none", ecolor=colour, capsize=3, elinewidth=1.0,
+        )  # fmt: skip
+    for xi, yi, note in zip(x, y, _kept(s.get("text"), keep), strict=True):
+        if note:
+            axes.annotate(note, (xi, yi), xytext=(5, 4), textcoords="offset points",
+                          fontsize="x-small", color=colour)  # fmt: skip
 
 
-def _ticks(axis: _Axis) -> list[float]:
-    if axis.log:
-        # Decades, else 1-2-5 or 1..9 times a decade, whichever first gives 3 ticks or more.
-        decades = range(math.floor(axis.low), math.ceil(axis.high) + 1)
-        for multiples in ((1,), (1, 2, 5), tuple(range(1, 10))):
-            ticks = [
-                m * 10.0**d
-                for d in decades
-                for m in multiples
-                if axis.low <= math.log10(m) + d <= axis.high
-            ]
-            if 3 <= len(ticks) <= 12:
-                return ticks
-        return [10.0**v for v in _nice(axis.low, axis.high)]
-    return _nice(axis.low, axis.high)
+def _kept(values: Sequence[Any] | None, keep: NDArray[np.bool_]) -> list[Any]:
+    if values is None:
+        return [None] * int(keep.sum())
+    return [v for v, k in zip(values, keep, strict=True) if k]
 
 
-def _nice(low: float, high: float, count: int = 6) -> list[float]:
-    raw = (high - low) / count
-    magnitude = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-    first = math.ceil(low / step)
-    ticks = []
-    k = first
-    while k * step <= high + 1e-9 * step:
-        ticks.append(round(k * step, 12))
-        k += 1
-    return ticks
+def _offsets(
+    s: Mapping[str, Any], axis: str, centre: NDArray[np.float64], keep: NDArray[np.bool_]
+) -> NDArray[np.float64] | None:
+    """Error-bar lengths below and above ``centre`` (``[2, n]``), from absolute ends.
 
-
-def _format(value: float) -> str:
-    if value == 0:
-        return "0"
-    magnitude = abs(value)
-    if magnitude >= 1e5 or magnitude < 1e-3:
-        mantissa, exponent = f"{value:.1e}".split("e")
-        mantissa = mantissa.rstrip("0").rstrip(".")
-        return f"{mantissa}E{int(exponent)}"
-    return f"{value:.6g}"
-
-
-def _dots(
-    canvas: Pixels,
-    columns: NDArray[np.float64],
-    rows: NDArray[np.float64],
-    color: tuple[int, int, int],
-    radius: int,
-) -> None:
-    offsets = [
-        (dy, dx)
-        for dy in range(-radius, radius + 1)
-        for dx in range(-radius, radius + 1)
-        if dx * dx + dy * dy <= radius * radius
-    ]
-    height, width = canvas.shape[:2]
-    base_r = np.round(rows).astype(np.int64)
-    base_c = np.round(columns).astype(np.int64)
-    for dy, dx in offsets:
-        r, c = base_r + dy, base_c + dx
-        keep = (r >= 0) & (r < height) & (c >= 0) & (c < width)
-        canvas[r[keep], c[keep]] = color
-
-
-def _segment(
-    canvas: Pixels,
-    x0: float,
-    y0: float,
-    x1: float,
-    y1: float,
-    color: tuple[int, int, int],
-    radius: int,
-) -> None:
-    steps = max(2, math.ceil(2 * math.hypot(x1 - x0, y1 - y0)) + 1)
-    t = np.linspace(0.0, 1.0, steps)
-    _dots(canvas, x0 + t * (x1 - x0), y0 + t * (y1 - y0), color, radius)
-
-
-def _text_width(text: str, scale: int) -> int:
-    return ((GLYPH_WIDTH + 1) * len(text) - 1) * scale
-
-
-def _text(
-    canvas: Pixels,
-    text: str,
-    x: float,
-    y: float,
-    *,
-    scale: int,
-    anchor: str,
-    vertical: bool = False,
-) -> None:
-    """Draw ``text`` anchored at ``(x, y)``.
-
-    ``"left"`` and ``"right"`` centre it vertically on ``y``; ``"top"`` centres it
-    horizontally on ``x``. ``vertical`` turns it to read bottom-up.
+    A missing end (``None`` in the data) gives no bar on that side.
     """
-    if not text:
-        return
-    advance = GLYPH_WIDTH + 1
-    bitmap = np.zeros((GLYPH_HEIGHT, advance * len(text) - 1), dtype=bool)
-    for i, char in enumerate(text):
-        bitmap[:, i * advance : i * advance + GLYPH_WIDTH] = glyph(char)
-    bitmap = np.kron(bitmap, np.ones((scale, scale), dtype=bool))
-    if vertical:
-        bitmap = np.rot90(bitmap)
-    rows, columns = bitmap.shape
-    if anchor == "top":
-        top, left = y, x - columns / 2
-    elif anchor == "right":
-        top, left = y - rows / 2, x - columns
+    low, high = s.get(f"{axis}_low"), s.get(f"{axis}_high")
+    if low is None or high is None:
+        return None
+    lows = np.asarray(low, dtype=np.float64)[keep]
+    highs = np.asarray(high, dtype=np.float64)[keep]
+    lengths = np.stack([centre - lows, highs - centre])
+    return np.where(np.isfinite(lengths), np.maximum(lengths, 0.0), 0.0)
+
+
+# ------------------------------------------------------------------------ shared pieces
+
+
+def _figure(data: Mapping[str, Any]) -> tuple[Figure, Axes]:
+    figure = Figure(figsize=(7.5, 4.6), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_title(str(data.get("title", "")))
+    axes.set_xlabel(str(data.get("xlabel", "")))
+    axes.set_ylabel(str(data.get("ylabel", "")))
+    return figure, axes
+
+
+def _colours(count: int) -> list[str]:
+    """``tab10`` colours, ``tab20`` beyond ten."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10" if count <= 10 else "tab20"]
+    size = len(palette.colors)  # type: ignore[attr-defined]
+    return [_hex(palette(i % size)) for i in range(count)]
+
+
+def _hex(rgba: tuple[float, float, float, float]) -> str:
+    return "#" + "".join(f"{round(255 * c):02x}" for c in rgba[:3])
+
+
+def _legend(axes: Axes, entries: int) -> None:
+    if entries > 8:  # many runs: the legend goes beside the axes
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
-        top, left = y - rows / 2, x
-    top_i, left_i = round(top), round(left)
-    height, width = canvas.shape[:2]
-    r0, c0 = max(top_i, 0), max(left_i, 0)
-    r1, c1 = min(top_i + rows, height), min(left_i + columns, width)
-    if r0 >= r1 or c0 >= c1:
-        return
-    patch = bitmap[r0 - top_i : r1 - top_i, c0 - left_i : c1 - left_i]
-    canvas[r0:r1, c0:c1][patch] = _BLACK
+        axes.legend(loc="best")
+
+
+def _note(axes: Axes, note: str | None) -> None:
+    """A small grey note in the lower right corner (what the error bars are, ...)."""
+    if note:
+        axes.text(0.995, 0.01, note, transform=axes.transAxes, ha="right", va="bottom",
+                  fontsize="x-small", color="0.4")  # fmt: skip
+
+
+#: The drawing function of each kind of figure data.
+KINDS: dict[str, Callable[[Mapping[str, Any]], Figure]] = {
+    "training-curves": training_curves_figure,
+    "xy": xy_figure,
+}
+
+
+def draw(data: Mapping[str, Any]) -> Figure:
+    """Draw figure data of any kind of :data:`KINDS`.
+
+    Raises:
+        ValueError: For an unknown kind, or data its drawing function rejects.
+    """
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"unknown figure kind {kind!r}; expected one of {', '.join(KINDS)}")
+    with rc_context(_STYLE):
+        return KINDS[str(kind)](data)
+
+
+def figure_path(path: str | Path, format: str | None = None) -> tuple[Path, str]:
+    """The figure's file and format: ``format``, else the extension, else PNG.
+
+    ``figure_path("a", None)`` is ``a.png``; ``figure_path("a.png", "svg")`` is
+    ``a.svg``.
+
+    Raises:
+        ValueError: For a format (or, with ``format=None``, an extension other than none)
+            not in :data:`FIGURE_FORMATS`.
+    """
+    path = Path(path)
+    extension = path.suffix.lower().lstrip(".")
+    if format is None and not extension:
+        return path.with_suffix(".png"), "png"
+    wanted = (format or extension).lower()
+    if wanted not in FIGURE_FORMATS:
+        raise ValueError(
+            f"cannot write a figure as {wanted!r} ({path}); use one of {', '.join(FIGURE_FORMATS)}"
+        )
+    if extension == wanted:
+        return path, wanted
+    return path.with_suffix(f".{wanted}"), wanted
+
+
+def save_figure(
+    data: Mapping[str, Any],
+    path: str | Path,
+    *,
+    format: str | None = None,
+    write_data: bool = True,
+) -> Path:
+    """Draw ``data`` and write the figure to ``path``, and its data beside it.
+
+    Args:
+        data: Figure data (see :data:`KINDS`).
+        path: The figure's file; its extension gives the format unless ``format`` does.
+        format: ``"png"``, ``"svg"`` or ``"pdf"`` (the extension of ``path`` is replaced).
+        write_data: Also write ``data`` as JSON to the same path with ``.json``.
+
+    Returns:
+        The figure's file.
+
+    Raises:
+        ValueError: For an unsupported format or data that cannot be drawn (nothing is
+            written then).
+    """
+    target, kind = figure_path(path, format)
+    figure = draw(data)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with rc_context(_STYLE):
+        figure.savefig(target, format=kind, metadata=_NO_DATES[kind])
+    if write_data:
+        payload = {"pact_figure": DATA_VERSION, **data}
+        text = json.dumps(payload, indent=1, allow_nan=False) + "\n"
+        target.with_suffix(".json").write_text(text, encoding="utf-8")
+    return target
+
+
+def load_figure_data(path: str | Path) -> FigureData:
+    """Read a data file written by :func:`save_figure`.
+
+    Raises:
+        ValueError: If the file is not readable JSON figure data.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot read figure data {path}: {error}") from None
+    if not isinstance(data, dict) or "pact_figure" not in data or "kind" not in data:
+        raise ValueError(f"{path} is not a pact figure data file (no pact_figure/kind)")
+    return data
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pact_bench.plot",
+        description="Re-plot a figure from the JSON data file written beside it.",
+    )
+    parser.add_argument("data", type=Path, help="a figure's .json data file")
+    parser.add_argument(
+        "--out", type=Path, default=None,
+        help="the figure to write (default: the data file's name with --format's extension)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--format", choices=FIGURE_FORMATS, default=None,
+        help="png, svg or pdf (default: the extension of --out, else png)",
+    )  # fmt: skip
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-plot one data file; one-line errors exit with status 2."""
+    args = _parser().parse_args(argv)
+    try:
+        data = load_figure_data(args.data)
+        data.pop("pact_figure")
+        out = args.out if args.out is not None else args.data.with_suffix("")
+        if args.out is None and args.format is None:
+            out = out.with_suffix(".png")
+        written = save_figure(data, out, format=args.format, write_data=False)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {written}", file=sys.stderr)
+    return 0
+
+
+def wide(values: Sequence[float], ratio: float = 10.0) -> bool:
+    """Whether positive ``values`` span a factor of ``ratio`` or more (worth a log axis)."""
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
+    return bool(positive) and max(positive) >= ratio * min(positive)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

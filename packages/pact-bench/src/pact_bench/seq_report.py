@@ -3,8 +3,13 @@
 Reads finished ``pact_seq.train`` run directories (of this release or the previous one)
 and prints one Markdown table row per run and evaluation halting, with the published
 steps to solve (and ACT's mean ponder) of the same model and setting from
-:mod:`pact_bench.published`. ``--plot`` also draws the smoothed training accuracy of
-every run against training steps, with the 98% line that counts as solved.
+:mod:`pact_bench.published`. ``--plot FILE`` also draws, with matplotlib, the smoothed
+training accuracy of every run against training steps, with the 98% line that counts as
+solved: the seeds of one model and setting thin in one colour and their median bold
+(:func:`pact_bench.plot.training_curves_figure`). The figure is a PNG, or an SVG or PDF
+by ``FILE``'s extension, and its data (every run's raw and smoothed curve) is written
+beside it as JSON (``parity.png``, ``parity.json``); ``python -m pact_bench.plot
+parity.json`` draws it again without the runs.
 
 Example::
 
@@ -18,10 +23,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pact_bench.compare_seq import RunError, TrainingCurve, accuracy_plot_series, read_seq_run
-from pact_bench.plot import save_plot
+from pact_bench.compare_seq import TrainingCurve, read_seq_run
+from pact_bench.figures import training_curves_data
+from pact_bench.plot import figure_path, save_figure
 from pact_bench.published import format_published, published_row
 from pact_bench.results import Row
+from pact_core.runs import RunError
 
 __all__ = ["main", "report_table", "seed_table"]
 
@@ -109,7 +116,14 @@ def _parser() -> argparse.ArgumentParser:
         "--runs", type=Path, nargs="+", required=True, metavar="DIR",
         help="finished pact_seq.train run directories of one task (files are skipped)",
     )  # fmt: skip
-    parser.add_argument("--plot", type=Path, default=None, help="write the accuracy plot here")
+    parser.add_argument(
+        "--plot", type=Path, default=None, metavar="FILE",
+        help="draw the accuracy curves to FILE (.png, .svg or .pdf) and their data to FILE.json",
+    )  # fmt: skip
+    parser.add_argument(
+        "--title", default=None,
+        help="title of the plot (default: TASK: smoothed training-batch accuracy)",
+    )  # fmt: skip
     return parser
 
 
@@ -117,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     """Print the table (and write the plot); one-line errors exit with status 2."""
     args = _parser().parse_args(argv)
     try:
+        if args.plot is not None:
+            figure_path(args.plot)  # an unknown format fails before any run is read
         missing = [str(d) for d in args.runs if not d.exists()]
         if missing:
             raise RunError(f"--runs: no such directory: {', '.join(missing)}")
@@ -135,11 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             raise RunError(f"--runs mixes tasks ({', '.join(sorted(tasks))}); give one task")
         task = tasks.pop()
         if args.plot is not None:
-            save_plot(
-                args.plot, accuracy_plot_series(curves),
-                title=f"{task}: smoothed training-batch accuracy",
-                xlabel="training steps", ylabel="accuracy",
-            )  # fmt: skip
+            title = args.title or f"{task}: smoothed training-batch accuracy"
+            written = save_figure(training_curves_data(curves, title=title), args.plot)
     except (RunError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -148,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if seeds is not None:
         print("\n" + seeds)
     if args.plot is not None:
-        print(f"\nwrote {args.plot}", file=sys.stderr)
+        print(f"\nwrote {written} and {written.with_suffix('.json')}", file=sys.stderr)
     return 0
 
 

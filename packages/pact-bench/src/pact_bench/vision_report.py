@@ -5,9 +5,13 @@ checkpoint and prints one Markdown row per (checkpoint, halting) that the paper
 compares (:data:`pact_core.REPORT_HALTINGS` of the run's method): a dense model
 (method ``fixed``) with the ``fixed`` halting; SACT (``act``) as trained and as
 thresholded PSACT (PACT fig. 8, with the accuracy drop); PSACT (``pact``) relaxed,
-discrete and thresholded. ``--plot`` draws accuracy against MFLOPs per image for every
-row. Reports and checkpoints of the previous release (``mode`` instead of ``halting``,
-``dense`` and ``relaxed`` as training modes) are read too.
+discrete and thresholded. ``--plot FILE`` draws, with matplotlib, test accuracy against
+MFLOPs per image for every row (:func:`vision_figure_data`): one series per model and
+halting, its settings of ``tau`` joined by a line, seeds of one setting merged into their
+median with bars from the smallest to the largest. The figure is a PNG, or an SVG or PDF
+by ``FILE``'s extension, with its data beside it as JSON (``python -m pact_bench.plot
+FILE.json`` draws it again). Reports and checkpoints of the previous release (``mode``
+instead of ``halting``, ``dense`` and ``relaxed`` as training modes) are read too.
 
 Example::
 
@@ -24,11 +28,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pact_bench.plot import Series, save_plot
+from pact_bench.figures import Point, points_series
+from pact_bench.plot import FigureData, figure_path, save_figure, wide
 from pact_core import REPORT_HALTINGS, Method, parse_method
 from pact_vision import CheckpointError, load_checkpoint
 
-__all__ = ["EvalRow", "drop_lines", "main", "read_evaluation", "report_table"]
+__all__ = [
+    "EvalRow",
+    "drop_lines",
+    "main",
+    "read_evaluation",
+    "report_table",
+    "vision_figure_data",
+]
 
 #: What the plot calls the models trained by each method.
 _LABEL: dict[str, str] = {
@@ -165,6 +177,33 @@ def drop_lines(rows: list[EvalRow]) -> list[str]:
     return lines
 
 
+def vision_figure_data(rows: list[EvalRow], title: str) -> FigureData:
+    """Figure data of test accuracy against MFLOPs per image, for :mod:`pact_bench.plot`.
+
+    One series per :attr:`EvalRow.label` (``PSACT thresholded``, ``SACT``, ...), a point
+    per ``tau`` (noted beside it), rows of one label and ``tau`` (seeds) merged into their
+    median with bars from the smallest to the largest value
+    (:func:`pact_bench.figures.points_series`). The FLOP axis is logarithmic when it spans
+    a factor of ten.
+    """
+    points = [
+        Point(r.label, f"tau={r.tau:g}" if r.trained != "fixed" else "", r.mflops, r.accuracy)
+        for r in rows
+    ]
+    series = points_series(points)
+    merged = any(low is not None for s in series for low in s["x_low"])
+    return {
+        "kind": "xy",
+        "title": title,
+        "xlabel": "MFLOPs per image",
+        "ylabel": "test accuracy",
+        "y_percent": True,
+        "log_x": wide([r.mflops for r in rows]),
+        "note": "bars: smallest to largest over runs of a setting" if merged else None,
+        "series": series,
+    }
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pact_bench.vision_report",
@@ -172,7 +211,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--evals", type=Path, nargs="+", required=True, metavar="JSON",
                         help="pact_vision.evaluate --json files")  # fmt: skip
-    parser.add_argument("--plot", type=Path, default=None, help="write the plot here")
+    parser.add_argument(
+        "--plot", type=Path, default=None, metavar="FILE",
+        help="draw the plot to FILE (.png, .svg or .pdf) and its data to FILE.json",
+    )  # fmt: skip
     parser.add_argument("--title", default="accuracy against FLOPs", help="plot title")
     return parser
 
@@ -181,20 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     """Print the table and the SACT-as-thresholded drops; one-line errors exit 2."""
     args = _parser().parse_args(argv)
     try:
+        if args.plot is not None:
+            figure_path(args.plot)  # an unknown format fails before any report is read
         rows = [row for path in args.evals for row in read_evaluation(path)]
         if not rows:
             raise ValueError("the reports hold no halting this report shows")
         if args.plot is not None:
-            groups: dict[str, list[EvalRow]] = {}
-            for row in rows:
-                groups.setdefault(row.label, []).append(row)
-            series = [
-                Series(label, [r.mflops for r in group], [100 * r.accuracy for r in group],
-                       line=False)
-                for label, group in groups.items()
-            ]  # fmt: skip
-            save_plot(args.plot, series, title=args.title, xlabel="MFLOPs per image",
-                      ylabel="test accuracy (%)")  # fmt: skip
+            save_figure(vision_figure_data(rows, args.title), args.plot)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
