@@ -15,18 +15,17 @@ Example::
     torch.Size([1, 10])
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from pact_vision.augment import standardize
 from pact_vision.checkpoint import (
     CheckpointError,
     build_model,
     load_checkpoint,
     model_config,
+    run_config,
     save_checkpoint,
 )
 from pact_vision.datasets import DataError, ImageSet, load_dataset
+from pact_vision.evaluation import EvalResult, evaluate_model
 from pact_vision.models import (
     EXECUTIONS,
     AdaptiveBlock,
@@ -40,9 +39,6 @@ from pact_vision.models import (
 )
 from pact_vision.output import BlockOutput, ResNetOutput
 from pact_vision.sparse import SparseTiles
-
-if TYPE_CHECKING:
-    from pact_vision.evaluate import EvalResult, evaluate_model
 
 __version__ = "0.1.0"
 
@@ -68,24 +64,7 @@ __all__ = [
     "resnet",
     "resnet32",
     "resnet110",
+    "run_config",
     "save_checkpoint",
     "standardize",
 ]
-
-#: Names of the evaluation command's module, imported on first use: importing
-#: ``pact_vision.evaluate`` with the package would make ``python -m pact_vision.evaluate``
-#: find its own module imported already (runpy's RuntimeWarning).
-_LAZY = {"EvalResult": "pact_vision.evaluate", "evaluate_model": "pact_vision.evaluate"}
-
-
-def __getattr__(name: str) -> Any:
-    """Import :data:`_LAZY`'s names on first use."""
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})

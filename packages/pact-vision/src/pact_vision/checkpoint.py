@@ -1,13 +1,16 @@
 """Checkpoints: atomic writes, model configuration, and dense-to-adaptive loading.
 
 A checkpoint is a ``torch.save``'d dict of tensors and plain Python values, loadable
-with ``weights_only=True``. It holds at least ``"model"`` (a state dict) and
-``"model_config"`` (the keyword arguments that rebuild the model).
+with ``weights_only=True``. It holds a header (:func:`pact_core.runs.checkpoint_header`:
+kind ``pact-vision``, format version, the training config and the input shape of the
+data it was trained on), ``"model"`` (a state dict) and ``"model_config"`` (the keyword
+arguments that rebuild the model). Checkpoints written by pact 0.1 have no header; they
+still load for evaluation and ``--init``, with their channel count checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,21 +18,29 @@ from typing import Any
 from torch import Tensor
 
 from pact_core import HaltingSettings, runs
-from pact_core.runs import save_atomic
+from pact_core.runs import RunError, save_atomic
 from pact_vision.models import AdaptiveResNet
 
 __all__ = [
+    "CHECKPOINT_KIND",
+    "CHECKPOINT_VERSIONS",
     "CheckpointError",
     "build_model",
     "load_backbone",
     "load_checkpoint",
     "model_config",
+    "run_config",
     "save_checkpoint",
 ]
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable or does not fit the model; one-line message."""
+#: What pact-vision checkpoints say they are, and the format versions this code reads.
+CHECKPOINT_KIND = "pact-vision"
+CHECKPOINT_VERSIONS = (2,)
+
+
+class CheckpointError(RunError):
+    """A checkpoint is missing, unreadable or does not fit the model or data; one line."""
 
 
 def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> None:
@@ -40,19 +51,49 @@ def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> None:
     save_atomic(dict(payload), path)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint onto the CPU.
+def load_checkpoint(
+    path: str | Path,
+    *,
+    data_shape: Sequence[int] | None = None,
+    data_name: str | None = None,
+) -> dict[str, Any]:
+    """Load a checkpoint onto the CPU, and check that it fits the data.
+
+    Args:
+        path: The file.
+        data_shape: ``[C, H, W]`` of the images it is about to see, if known.
+        data_name: The data set's name, for the message.
 
     Raises:
-        CheckpointError: If the file is missing or not a pact-vision checkpoint.
+        CheckpointError: If the file is missing, unreadable, of another kind (a pact-seq
+            checkpoint) or version, or trained on images of another shape.
     """
     try:
-        payload = runs.load_checkpoint(path, kind="pact-vision")
+        payload = runs.load_checkpoint(path, kind=CHECKPOINT_KIND, versions=CHECKPOINT_VERSIONS)
     except (FileNotFoundError, ValueError) as error:
         raise CheckpointError(str(error)) from None
     if "model" not in payload or "model_config" not in payload:
         raise CheckpointError(f"{path} is not a pact-vision checkpoint (no model/model_config)")
+    if data_shape is not None:
+        trained = payload.get("input_shape")
+        got = [int(s) for s in data_shape]
+        channels = payload["model_config"].get("in_channels")
+        if (trained is not None and list(trained) != got) or (
+            trained is None and channels is not None and channels != got[0]
+        ):
+            shape = "x".join(map(str, trained)) if trained else f"{channels}-channel"
+            name = f" ({data_name})" if data_name else ""
+            raise CheckpointError(
+                f"{path} was trained on {shape} images; these data{name} are "
+                f"{'x'.join(map(str, got))}"
+            )
     return payload
+
+
+def run_config(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The training config a checkpoint holds (``{}`` if none)."""
+    config = payload.get("config", payload.get("train_config", {}))
+    return dict(config) if isinstance(config, Mapping) else {}
 
 
 def model_config(model: AdaptiveResNet) -> dict[str, Any]:

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pact_core.runs import RunError
+
 __all__ = [
     "CIFAR10_DIRNAME",
     "DATASETS",
@@ -68,7 +70,7 @@ _FASHION_HINT = (
 )
 
 
-class DataError(RuntimeError):
+class DataError(RunError):
     """A data set is missing or corrupt; the message is one line."""
 
 

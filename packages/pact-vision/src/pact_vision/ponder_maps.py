@@ -31,9 +31,17 @@ from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from pact_core import HALTINGS, Halting
-from pact_core.runs import OneLineParser, RunError, UsageError, resolve_device, run_main
+from pact_core.runs import (
+    OneLineParser,
+    RunError,
+    UsageError,
+    check_output_file,
+    resolve_device,
+    run_main,
+    write_json,
+)
 from pact_vision.augment import standardize
-from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint
+from pact_vision.checkpoint import CheckpointError, build_model, load_checkpoint, run_config
 from pact_vision.datasets import DATASETS, DataError, load_dataset
 from pact_vision.models import AdaptiveResNet
 from pact_vision.output import ResNetOutput
@@ -252,6 +260,7 @@ def _main(argv: list[str] | None) -> int:
         return _redraw(args.from_data, args.format, dpi)
     if args.out is None:
         raise UsageError("--checkpoint needs --out")
+    check_output_file(args.out / "maps.json", "--out")  # created and writable before any work
     try:
         device = resolve_device(args.device)
         payload = load_checkpoint(args.checkpoint)
@@ -261,9 +270,10 @@ def _main(argv: list[str] | None) -> int:
         if not model.settings.has_halting:
             mode = "fixed"
         model.halting = mode
-        train_config = payload.get("train_config", {})
+        train_config = run_config(payload)
         name = args.data or train_config.get("data", "cifar10")
         test = load_dataset(name, args.data_dir or train_config.get("data_dir")).test
+        load_checkpoint(args.checkpoint, data_shape=test.images.shape[1:], data_name=name)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except (CheckpointError, DataError) as exc:
@@ -303,7 +313,7 @@ def _main(argv: list[str] | None) -> int:
             }
         )
     summary = {"checkpoint": str(args.checkpoint), "halting": mode, "scale": [low, high]}
-    (args.out / "maps.json").write_text(json.dumps({**summary, "images": entries}, indent=2))
+    write_json(args.out / "maps.json", {**summary, "images": entries})
     print(f"wrote {len(entries)} ponder maps ({mode}) to {args.out}")
     return 0
 

@@ -24,12 +24,11 @@ reads a tensor on the host except at ``--log-every`` intervals.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
@@ -42,30 +41,49 @@ from pact_core import (
     METHODS,
     EMABaseline,
     HaltingSettings,
+    Interval,
     adaptive_loss,
+    check_choice,
     parse_method,
 )
 from pact_core.runs import (
+    COUNT,
+    NONNEGATIVE,
+    POSITIVE,
+    WHOLE,
+    DivergedError,
+    DivergenceGuard,
     JsonlLog,
     OneLineParser,
     ProgressBar,
+    UsageError,
     add_halting_arguments,
+    changed_settings,
+    checkpoint_header,
     halting_fields,
-    report_error,
+    integer,
+    number,
+    parse_device,
+    prepare_run_dir,
     resolve_device,
     retain_freed_memory,
+    rng_state,
+    run_main,
+    set_rng_state,
 )
 from pact_vision.augment import augment
 from pact_vision.checkpoint import (
+    CHECKPOINT_KIND,
+    CHECKPOINT_VERSIONS,
     CheckpointError,
     load_backbone,
     load_checkpoint,
     model_config,
     save_checkpoint,
 )
-from pact_vision.datasets import DATASETS, DataError, DatasetName, ImageSet, load_dataset
+from pact_vision.datasets import DATASETS, DatasetName, ImageSet, load_dataset
 from pact_vision.distributed import Runtime, setup_runtime
-from pact_vision.evaluate import evaluate_model
+from pact_vision.evaluation import evaluate_model
 from pact_vision.models import AdaptiveResNet, max_iterations_of
 from pact_vision.schedule import BatchSampler, learning_rate
 
@@ -79,11 +97,39 @@ __all__ = [
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
+#: The files of a run directory (what ``--overwrite`` replaces).
+RUN_FILES = (CHECKPOINT_NAME, LOG_NAME)
+#: Settings that may change when a run is resumed: where and how it runs, how often it
+#: logs, checkpoints and evaluates, and ``steps`` (which also stretches the remaining
+#: learning-rate schedule, whose drops sit at 60%, 75% and 90% of ``steps``).
+RESUMABLE_CHANGES = frozenset(
+    {
+        "steps",
+        "out",
+        "resume",
+        "overwrite",
+        "device",
+        "threads",
+        "progress",
+        "log_every",
+        "checkpoint_every",
+        "eval_every",
+        "eval_limit",
+        "stop_at",
+        "data_dir",
+        "download",
+        "halting.eval_halting",
+    }
+)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run depends on; saved in its checkpoints."""
+    """Everything a training run depends on; saved in its checkpoints.
+
+    Every field is a command-line flag of the same name (``halting`` gathers the flags
+    of :class:`pact_core.HaltingSettings`); :meth:`check` validates them.
+    """
 
     arch: str = "resnet32"
     halting: HaltingSettings = field(
@@ -100,6 +146,7 @@ class TrainConfig:
     weight_decay: float = 2e-4
     init: str | None = None
     resume: bool = False
+    overwrite: bool = False
     device: str = "auto"
     amp: str = "auto"
     channels_last: str = "auto"
@@ -122,45 +169,47 @@ class TrainConfig:
             return self.lr
         return 1e-3 if self.halting.method == "pact-reinforce" else 0.1
 
+    #: What each numeric field may be; the command line checks its flags with these.
+    CONSTRAINTS: ClassVar[dict[str, Interval]] = {
+        "steps": COUNT,
+        "batch_size": COUNT,
+        "log_every": COUNT,
+        "checkpoint_every": COUNT,
+        "lr": POSITIVE,
+        "momentum": Interval(0.0, 1.0, high_closed=False),
+        "weight_decay": NONNEGATIVE,
+        "baseline_decay": Interval(0.0, 1.0, high_closed=False),
+        "eval_every": WHOLE,
+        "eval_limit": WHOLE,
+        "train_limit": WHOLE,
+        "stop_at": WHOLE,
+        "threads": WHOLE,
+        "seed": Interval(integer=True),
+    }
+
     def check(self) -> None:
-        """Raise ``ValueError`` with a one-line message for an invalid setting."""
-        units = max_iterations_of(self.arch)
+        """Raise :class:`~pact_core.runs.UsageError` with a one-line message for a bad field."""
+        try:
+            units = max_iterations_of(self.arch)
+            check_choice("data", self.data, DATASETS)
+            check_choice("amp", self.amp, ("auto", "on", "off"))
+            check_choice("channels_last", self.channels_last, ("auto", "on", "off"))
+            for name, allowed in self.CONSTRAINTS.items():
+                value = getattr(self, name)
+                if value is not None:
+                    allowed.check(f"--{name.replace('_', '-')}", value)
+            resolve_device(self.device)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
         if self.halting.max_iterations != units:
-            raise ValueError(
+            raise UsageError(
                 f"{self.arch} has {units} units per block, but the halting settings have "
                 f"max_iterations={self.halting.max_iterations}"
             )
-        resolve_device(self.device)
-        if self.data not in DATASETS:
-            raise ValueError(f"data must be one of {', '.join(DATASETS)}, got {self.data!r}")
         if self.group not in GROUP_SIZES:
-            raise ValueError(f"--group must be one of {GROUP_SIZES}, got {self.group}")
-        positive = {
-            "--steps": self.steps,
-            "--batch-size": self.batch_size,
-            "--log-every": self.log_every,
-            "--checkpoint-every": self.checkpoint_every,
-        }
-        for name, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
-        nonnegative: dict[str, float] = {
-            "--weight-decay": self.weight_decay,
-            "--eval-every": self.eval_every,
-            "--eval-limit": self.eval_limit,
-            "--train-limit": self.train_limit,
-            "--stop-at": self.stop_at,
-            "--threads": self.threads,
-        }
-        for name, amount in nonnegative.items():
-            if not amount >= 0 or math.isinf(amount):
-                raise ValueError(f"{name} must be a finite number >= 0, got {amount}")
-        if not 0 <= self.baseline_decay < 1:
-            raise ValueError(f"--baseline-decay must lie in [0, 1), got {self.baseline_decay}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"--lr must be > 0, got {self.lr}")
+            raise UsageError(f"--group must be one of {GROUP_SIZES}, got {self.group}")
         if self.init is not None and not self.halting.has_halting:
-            raise ValueError("--init loads a dense ResNet into a SACT/PSACT model; not for dense")
+            raise UsageError("--init loads a dense ResNet into a SACT/PSACT model; not for fixed")
 
 
 @dataclass
@@ -186,20 +235,6 @@ def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=config.base_lr, momentum=config.momentum)
 
 
-def _rng_state(runtime: Runtime, generator: torch.Generator) -> dict[str, Tensor]:
-    state = {"cpu": torch.get_rng_state(), "augment": generator.get_state()}
-    if runtime.device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(runtime.device)
-    return state
-
-
-def _set_rng_state(runtime: Runtime, generator: torch.Generator, state: dict[str, Tensor]) -> None:
-    torch.set_rng_state(state["cpu"])
-    generator.set_state(state["augment"])
-    if runtime.device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], runtime.device)
-
-
 def _seed(runtime: Runtime, seed: int) -> torch.Generator:
     """Seed this rank's noise (global RNG) and augmentation generator; ranks differ."""
     torch.manual_seed(seed * 7919 + 104_729 * (runtime.rank + 1))
@@ -216,7 +251,7 @@ def _gather_rng(runtime: Runtime, state: dict[str, Tensor]) -> list[dict[str, Te
     return gathered
 
 
-def _load_data(config: TrainConfig, runtime: Runtime) -> tuple[ImageSet, ImageSet, int, int]:
+def _load_data(config: TrainConfig, runtime: Runtime) -> tuple[ImageSet, ImageSet, int]:
     splits = load_dataset(config.data, config.data_dir, download=config.download)
     train = splits.train
     if config.train_limit:
@@ -224,38 +259,34 @@ def _load_data(config: TrainConfig, runtime: Runtime) -> tuple[ImageSet, ImageSe
     test = splits.test
     if config.eval_limit:
         test = ImageSet(test.images[: config.eval_limit], test.labels[: config.eval_limit])
-    return train.to(runtime.device), test, splits.image_shape[0], len(splits.classes)
+    return train.to(runtime.device), test, len(splits.classes)
 
 
-def _build(config: TrainConfig, in_channels: int, num_classes: int) -> AdaptiveResNet:
+def _build(config: TrainConfig, image_shape: Sequence[int], num_classes: int) -> AdaptiveResNet:
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     model = AdaptiveResNet(
-        config.halting, num_classes=num_classes, in_channels=in_channels, group=config.group
+        config.halting, num_classes=num_classes, in_channels=image_shape[0], group=config.group
     )
     if config.init is not None:
-        load_backbone(model, load_checkpoint(config.init)["model"])
+        load_backbone(model, load_checkpoint(config.init, data_shape=image_shape)["model"])
     return model
-
-
-def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> None:
-    current = asdict(config)
-    for key in ("arch", "halting", "data", "group", "batch_size"):
-        if saved.get(key) != current[key]:
-            raise CheckpointError(
-                f"cannot resume from {path}: it was trained with {key}={saved.get(key)!r}, "
-                f"not {current[key]!r}"
-            )
 
 
 def run(config: TrainConfig) -> TrainResult:
     """Train as ``config`` says; under ``torchrun``, one call per process.
 
     Raises:
-        ValueError: On an invalid configuration or device.
+        UsageError: On an invalid configuration or device, or an ``out`` that already
+            holds a run (without ``resume`` or ``overwrite``), or changed settings on
+            resume.
         DataError: If the data set is missing or corrupt.
         CheckpointError: If ``--init`` or ``--resume`` cannot be loaded.
+        DivergedError: If the loss or a weight stops being finite.
     """
     config.check()
+    prepare_run_dir(
+        config.out, resume=config.resume, overwrite=config.overwrite, run_files=RUN_FILES
+    )
     if config.threads:
         torch.set_num_threads(config.threads)
     runtime = setup_runtime(config.device, config.amp, config.channels_last)
@@ -268,11 +299,11 @@ def run(config: TrainConfig) -> TrainResult:
 def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
     out = Path(config.out)
     checkpoint_path = out / CHECKPOINT_NAME
-    train, test, in_channels, num_classes = _load_data(config, runtime)
+    train, test, num_classes = _load_data(config, runtime)
     sampler = BatchSampler(
         len(train), config.batch_size, config.seed, runtime.rank, runtime.world_size
     )
-    model = runtime.prepare(_build(config, in_channels, num_classes))
+    model = runtime.prepare(_build(config, train.images.shape[1:], num_classes))
     network = runtime.wrap(model)
     optimizer = _optimizer(config, model)
     scaler = runtime.grad_scaler()
@@ -280,8 +311,14 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
     generator = _seed(runtime, config.seed)
     step = 0
     if config.resume and checkpoint_path.exists():
-        payload = load_checkpoint(checkpoint_path)
-        _check_resumable(config, payload.get("train_config", {}), checkpoint_path)
+        payload = load_checkpoint(checkpoint_path, data_shape=train.images.shape[1:])
+        if "config" not in payload:
+            raise CheckpointError(
+                f"cannot resume {checkpoint_path}: it was written by pact < 0.2 (no header)"
+            )
+        changed = changed_settings(payload["config"], asdict(config), safe=RESUMABLE_CHANGES)
+        if changed:
+            raise UsageError(f"the checkpoint was trained with other settings ({changed})")
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scaler.load_state_dict(payload["scaler"])
@@ -289,7 +326,7 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
         step = int(payload["step"])
         states = payload["rng"]
         if len(states) == runtime.world_size:
-            _set_rng_state(runtime, generator, states[runtime.rank])
+            set_rng_state(states[runtime.rank], {"augment": generator})
         else:  # another world size: fresh, step-dependent seeds
             generator = _seed(runtime, config.seed + step)
     log = JsonlLog(out / LOG_NAME, enabled=runtime.is_main)
@@ -299,6 +336,7 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
     else:
         log.write({"event": "resume", "step": step})
 
+    guard = DivergenceGuard(runtime.device)
     zero = torch.zeros((), dtype=torch.float64, device=runtime.device)
     sums = {"loss": zero.clone(), "ce": zero.clone(), "cost": zero.clone(), "correct": zero.clone()}
     sums["flops"] = zero.clone()
@@ -332,6 +370,7 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
         scaler.step(optimizer)
         scaler.update()
         step += 1
+        guard.observe(loss, step)  # on the device: no sync
 
         with torch.no_grad():
             sums["loss"] += loss.detach().double()
@@ -343,6 +382,14 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
         window += 1
         progress.update(step)
 
+        stopping = step == config.stop_at
+        saving = step % config.checkpoint_every == 0 or step == config.steps or stopping
+        if step % config.log_every == 0 or step == config.steps or saving:
+            try:
+                guard.check(model.parameters(), step)
+            except DivergedError as error:
+                log.write({"event": "diverged", "step": error.step, "reason": error.reason})
+                raise
         if step % config.log_every == 0 or step == config.steps:
             metrics = _log_metrics(runtime, sums, window, step, lr, last_time)
             log.write({"event": "train", **metrics})
@@ -353,16 +400,20 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
         if step == config.steps and runtime.distributed:
             for buffer in model.buffers():  # BN statistics of rank 0 everywhere
                 dist.broadcast(buffer, 0)
-        stopping = step == config.stop_at
-        if step % config.checkpoint_every == 0 or step == config.steps or stopping:
-            rng = _gather_rng(runtime, _rng_state(runtime, generator))
+        if saving:
+            rng = _gather_rng(runtime, rng_state({"augment": generator}))
             if runtime.is_main:
                 save_checkpoint(
                     checkpoint_path,
                     {
+                        **checkpoint_header(
+                            CHECKPOINT_KIND,
+                            CHECKPOINT_VERSIONS[-1],
+                            asdict(config),
+                            list(train.images.shape[1:]),
+                        ),
                         "model": model.state_dict(),
                         "model_config": model_config(model),
-                        "train_config": asdict(config),
                         "optimizer": optimizer.state_dict(),
                         "scaler": scaler.state_dict(),
                         "baseline": baseline.state_dict(),
@@ -421,10 +472,17 @@ def _log_metrics(
     }
 
 
+def _flag(parser: OneLineParser, name: str, **options: Any) -> None:
+    """Add ``--name`` for a numeric :class:`TrainConfig` field, checked as it declares."""
+    allowed = TrainConfig.CONSTRAINTS[name]
+    kind = integer(allowed) if allowed.integer else number(allowed)
+    parser.add_argument(f"--{name.replace('_', '-')}", type=kind, **options)
+
+
 def _parser() -> OneLineParser:
     defaults = TrainConfig()
     parser = OneLineParser(
-        prog="python -m pact_vision.train",
+        prog="pact_vision.train",
         description="Train a dense ResNet, SACT or PSACT (relaxed or REINFORCE).",
     )
     add = parser.add_argument
@@ -435,62 +493,66 @@ def _parser() -> OneLineParser:
     add("--data", default=defaults.data, choices=DATASETS)
     add("--data-dir", default=None, help="data directory (Fashion-MNIST: Debian's by default)")
     add("--download", action="store_true", help="fetch CIFAR-10 with torchvision")
-    add("--out", default=defaults.out, help="output directory (checkpoint, log.jsonl)")
-    add("--steps", type=int, default=defaults.steps)
-    add("--batch-size", type=int, default=defaults.batch_size, help="global batch size")
-    add("--lr", type=float, default=None, help="initial learning rate (0.1 SGD, 1e-3 Adam)")
-    add("--momentum", type=float, default=defaults.momentum)
-    add("--weight-decay", type=float, default=defaults.weight_decay)
+    add(
+        "--out", default=defaults.out, help="run directory (holding a run: --resume or --overwrite)"
+    )
+    add("--resume", action="store_true", help="continue the run in --out")
+    add("--overwrite", action="store_true", help="replace the run that --out holds")
+    _flag(parser, "steps", default=defaults.steps)
+    _flag(parser, "batch_size", default=defaults.batch_size, help="global batch size")
+    _flag(parser, "lr", default=None, help="initial learning rate (0.1 SGD, 1e-3 Adam)")
+    _flag(parser, "momentum", default=defaults.momentum)
+    _flag(parser, "weight_decay", default=defaults.weight_decay)
     add("--init", default=None, help="dense checkpoint to start SACT/PSACT from")
-    add("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
-    add("--device", default=defaults.device, help="auto, cpu, cuda or cuda:N")
+    add("--device", type=parse_device, default=defaults.device, help="auto, cpu, cuda, cuda:N")
     add("--amp", default=defaults.amp, choices=("auto", "on", "off"))
     add("--channels-last", default=defaults.channels_last, choices=("auto", "on", "off"))
-    add("--group", type=int, default=defaults.group, help="halting patch side: 1, 2, 4, 8")
-    add("--baseline-decay", type=float, default=defaults.baseline_decay)
-    add("--seed", type=int, default=defaults.seed)
-    add("--log-every", type=int, default=defaults.log_every)
-    add("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    add("--eval-every", type=int, default=defaults.eval_every, help="0: only at the end")
-    add("--eval-limit", type=int, default=0, help="evaluate on the first N test images")
-    add("--train-limit", type=int, default=0, help="train on the first N training images")
-    add("--stop-at", type=int, default=0, help="stop with a checkpoint after this step")
-    add("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    add("--group", type=int, choices=GROUP_SIZES, default=defaults.group,
+        help="halting patch side")  # fmt: skip
+    _flag(parser, "baseline_decay", default=defaults.baseline_decay)
+    _flag(parser, "seed", default=defaults.seed)
+    _flag(parser, "log_every", default=defaults.log_every)
+    _flag(parser, "checkpoint_every", default=defaults.checkpoint_every)
+    _flag(parser, "eval_every", default=defaults.eval_every, help="0: only at the end")
+    _flag(parser, "eval_limit", default=0, help="evaluate on the first N test images")
+    _flag(parser, "train_limit", default=0, help="train on the first N training images")
+    _flag(parser, "stop_at", default=0, help="stop with a checkpoint after this step")
+    _flag(parser, "threads", default=0, help="CPU threads (0: torch's default)")
     add("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     return parser
 
 
 def parse_config(argv: Sequence[str] | None = None) -> TrainConfig:
-    """Parse command-line arguments into a checked :class:`TrainConfig` (exits on errors)."""
-    parser = _parser()
-    namespace = parser.parse_args(argv)
+    """Parse command-line arguments into a checked :class:`TrainConfig`.
+
+    Raises:
+        UsageError: On a bad argument, with a one-line message naming it.
+    """
+    namespace = _parser().parse_args(argv)
     args = vars(namespace)
+    args["device"] = str(namespace.device)
     names = {f.name for f in fields(TrainConfig)}
     try:
         units = max_iterations_of(namespace.arch)
         halting = HaltingSettings(
             parse_method(namespace.method), max_iterations=units, **halting_fields(namespace)
         )
-        config = TrainConfig(halting=halting, **{k: v for k, v in args.items() if k in names})
-        config.check()
-    except ValueError as exc:
-        parser.error(str(exc))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    config = TrainConfig(halting=halting, **{k: v for k, v in args.items() if k in names})
+    config.check()
     return config
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Train as the command line says; 2 on bad input, 1 on a failed run."""
+    return run_main("pact_vision.train", lambda: _train_main(argv))
+
+
+def _train_main(argv: list[str] | None) -> int:
     config = parse_config(argv)
     retain_freed_memory()  # no page faults per step (pact_core.runs); results unchanged
-    prog = "python -m pact_vision.train"
-    try:
-        run(config)
-    except ValueError as exc:
-        return report_error(prog, str(exc))
-    except (DataError, CheckpointError) as exc:
-        return report_error(prog, str(exc))
-    except KeyboardInterrupt:
-        return report_error(prog, f"interrupted; continue with --resume --out {config.out}")
+    run(config)
     return 0
 
 
