@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pact_bench.compare import main
+from pact_bench.plot import load_figure_data
 from pact_bench.results import COLUMNS
 
 
@@ -40,6 +41,18 @@ def test_quick_comparison_writes_every_file(quick_run: tuple[Path, str]) -> None
         assert (out / name).stat().st_size > 0
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert load_figure_data(png.with_suffix(".json"))["kind"] in ("xy", "training-curves")
+    latency = load_figure_data(out / "vision_latency_vs_active_batch8.json")
+    labels = [s["label"] for s in latency["series"]]
+    assert labels == ["dense", "SACT (masked)", "PSACT (masked)", "PSACT (sparse)"]
+    sparse = latency["series"][-1]
+    assert sparse["x"] == sorted(sparse["x"]) and len(sparse["x"]) == 2  # 1 and 2 of 2 units
+    assert all(low <= y <= high for low, y, high in
+               zip(sparse["y_low"], sparse["y"], sparse["y_high"], strict=True))  # fmt: skip
+    curves = load_figure_data(out / "seq_accuracy_vs_steps.json")
+    assert [g["label"] for g in curves["groups"]] == [
+        "act tau=0.01", "pact tau=0.01", "repeat rho=2", "plain"
+    ]  # fmt: skip
 
 
 def test_results_json_schema(quick_run: tuple[Path, str]) -> None:

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from pact_bench.compare_seq import read_seq_run
+from pact_bench.plot import draw, median_curve
+from pact_bench.plot import main as replot
 from pact_bench.published import FOJO_2018, format_published, published_row
 from pact_bench.results import Row
 from pact_bench.seq_report import main, seed_table
+from pact_seq import smoothed_accuracy
 from pact_seq.train import main as train_main
 
 TINY = ["--steps", "30", "--log-every", "5", "--eval-samples", "64", "--hidden-size", "8",
@@ -67,6 +70,12 @@ def test_report_rows_and_plot(
     assert by_run["pact"][0][6] == "-"
     assert all(c[7] == "0.03k" for cells in by_run.values() for c in cells)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads(plot.with_suffix(".json").read_text())  # the figure's data beside it
+    assert data["kind"] == "training-curves"
+    labels = [g["label"] for g in data["groups"]]
+    assert labels == ["act tau=0.01", "pact tau=0.001", "repeat rho=2"]
+    (act,) = data["groups"][0]["runs"]
+    assert act["steps"] == [5, 10, 15, 20, 25, 30]
 
 
 def test_mixed_tasks_are_refused(
@@ -191,3 +200,60 @@ def test_seed_table_gathers_runs_and_counts_unsolved_as_slowest() -> None:
     assert even is not None and "| 50k |" in even
     unsolved = seed_table("parity", [_seq_row("a", 40000), _seq_row("b", None)])
     assert unsolved is not None and unsolved.splitlines()[-1].split(" | ")[6] == "no"
+
+
+def _seed_run(root: Path, name: str, repeats: int, seed: int, rise: int, *, stopped: bool) -> Path:
+    """A finished Repeat-RNN run whose accuracy rises from 50% to 100% at log point ``rise``."""
+    (root / name).mkdir()
+    directory = _previous_release_run(root / name, "repeat", repeats=repeats)
+    summary = json.loads((directory / "summary.json").read_text())
+    summary["config"]["seed"] = summary["seed"] = seed
+    summary["stopped_when_solved"] = stopped
+    (directory / "summary.json").write_text(json.dumps(summary))
+    points = rise + 40 if stopped else 120
+    log = [{"step": 1000 * (i + 1), "accuracy": 0.5 if i < rise else 1.0} for i in range(points)]
+    (directory / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    return directory
+
+
+def test_plot_draws_seeds_thin_with_their_median_and_records_its_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = [
+        _seed_run(tmp_path, "rho2_s0", 2, 0, 30, stopped=True),
+        _seed_run(tmp_path, "rho2_s1", 2, 1, 50, stopped=True),
+        _seed_run(tmp_path, "rho2_s2", 2, 2, 200, stopped=False),  # never solved
+        _seed_run(tmp_path, "rho3_s0", 3, 0, 60, stopped=False),
+    ]
+    figure = tmp_path / "seeds.svg"
+    assert main(["--runs", *map(str, runs), "--plot", str(figure), "--title", "seeds"]) == 0
+    assert "median" in capsys.readouterr().out  # the seed table
+    assert figure.read_text().lstrip().startswith("<?xml")
+    data = json.loads(figure.with_suffix(".json").read_text())
+    assert data["title"] == "seeds" and data["threshold"] == 0.98
+    rho2, rho3 = data["groups"]
+    assert (rho2["label"], rho3["label"]) == ("repeat rho=2", "repeat rho=3")
+    assert [r["run"] for r in rho2["runs"]] == ["repeat", "repeat", "repeat"]
+    assert [r["stopped_when_solved"] for r in rho2["runs"]] == [True, True, False]
+    first = rho2["runs"][0]
+    assert first["smoothed"] == pytest.approx(smoothed_accuracy(first["accuracy"]).tolist())
+    assert max(first["smoothed"]) > 1.0  # the overshoot that the figure clips
+    # The median runs to the end of the unsolved run: the solved ones count as solved.
+    steps, median = median_curve(rho2["runs"])
+    assert steps[-1] == 120_000 and len(steps) == 120
+    last = [min(max(r["smoothed"][-1], 0.5), 1.0) for r in rho2["runs"][:2]]  # clipped
+    assert median[-1] == pytest.approx(sorted([*last, 0.5])[1])  # seed 2 is still at 50%
+    assert median[10] == pytest.approx(0.5)
+    drawn = draw(data).axes[0]
+    widths = sorted(line.get_linewidth() for line in drawn.get_lines())
+    assert widths == [0.7, 0.7, 0.7, 0.9, 1.8, 2.2]  # 3 seeds, 98% line, rho 3, median
+    # Drawn again from the data alone.
+    assert replot([str(figure.with_suffix(".json")), "--out", str(tmp_path / "again.pdf")]) == 0
+    assert (tmp_path / "again.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_a_figure_in_an_unknown_format_is_refused_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--runs", str(tmp_path), "--plot", str(tmp_path / "p.gif")]) == 2
+    assert "cannot write a figure as 'gif'" in capsys.readouterr().err

@@ -88,6 +88,33 @@ def test_report_rows_drop_and_plot(
     assert "| psact | pact | 0.05 | thresholded | 88.50% | 52.0 | 48% |" in out
     assert "- sact: 88.00% as SACT, 80.00% as thresholded PSACT (drop 8.00 points" in out
     assert plot.read_bytes()[:4] == b"\x89PNG"
+    data = json.loads(plot.with_suffix(".json").read_text())
+    series = {s["label"]: s for s in data["series"]}
+    assert list(series) == ["dense", "SACT", "SACT as thresholded", "PSACT relaxed",
+                            "PSACT discrete", "PSACT thresholded"]  # fmt: skip
+    assert (series["PSACT thresholded"]["x"], series["PSACT thresholded"]["y"]) == ([52.0], [0.885])
+    assert series["SACT"]["text"] == ["tau=0.01"] and series["dense"]["text"] == [None]
+    assert data["y_percent"] and not data["log_x"]  # 52 to 100 MFLOPs: a linear axis
+
+
+def test_plot_merges_seeds_into_their_median_with_a_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evals = [
+        _run(tmp_path, f"psact_tau0.05_s{seed}", "pact", 0.05, [("thresholded", a, f)])
+        for seed, (a, f) in enumerate([(0.88, 50.0), (0.90, 54.0), (0.86, 51.0)])
+    ]
+    evals.append(_run(tmp_path, "psact_tau0.01", "pact", 0.01, [("thresholded", 0.91, 70.0)]))
+    plot = tmp_path / "seeds.pdf"
+    assert main(["--evals", *map(str, evals), "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:5] == b"%PDF-"
+    (series,) = json.loads(plot.with_suffix(".json").read_text())["series"]
+    assert series["label"] == "PSACT thresholded" and series["connect"]
+    assert series["x"] == [51.0, 70.0] and series["y"] == [0.88, 0.91]  # medians, by FLOPs
+    assert (series["x_low"], series["x_high"]) == ([50.0, None], [54.0, None])
+    assert (series["y_low"], series["y_high"]) == ([0.86, None], [0.90, None])
+    assert series["text"] == ["tau=0.05 (3 runs)", "tau=0.01"]
+    capsys.readouterr()
 
 
 def test_bad_reports_are_one_line_errors(
