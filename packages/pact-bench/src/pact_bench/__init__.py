@@ -8,6 +8,6 @@ Every measurement records the machine and versions it ran on
 from pact_bench.environment import Environment, describe_environment
 from pact_bench.latency import Latency, measure_latency
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["Environment", "Latency", "describe_environment", "measure_latency"]

@@ -72,7 +72,7 @@ from pact_core.settings import (
 from pact_core.stream import STREAM_HALTINGS, HaltingStream
 from pact_core.warmup import WarmUp
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "EVAL_HALTING",

@@ -32,7 +32,7 @@ from pact_seq.smoothing import SOLVED_ACCURACY, smoothed_accuracy, steps_to_solv
 from pact_seq.task import Batch, Task
 from pact_seq.trainer import Trainer, run_training, train_step
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CELL_TYPES",

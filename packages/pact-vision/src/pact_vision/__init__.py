@@ -40,7 +40,7 @@ from pact_vision.models import (
 from pact_vision.output import BlockOutput, ResNetOutput
 from pact_vision.sparse import SparseTiles
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "EXECUTIONS",
