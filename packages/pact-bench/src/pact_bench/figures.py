@@ -66,7 +66,8 @@ def training_curves_data(curves: Sequence[TrainingCurve], *, title: str) -> Figu
         "xlabel": "training steps",
         "ylabel": "smoothed training-batch accuracy",
         "threshold": SOLVED_ACCURACY,
-        "note": "Savitzky-Golay (71 log points, cubic), clipped to each run's raw range",
+        "note": "cubic Savitzky-Golay over 71 log points (fewer in shorter runs), "
+        "clipped to each run's raw range",
         "groups": [{"label": label, "runs": runs} for label, runs in groups.items()],
     }
 
