@@ -197,7 +197,8 @@ def test_ponder_maps_are_written(dense_checkpoint: Path, cifar: Path, tmp_path: 
     assert data["mean_units"] == pytest.approx(first["mean_units"])
     figure = ponder_maps.ponder_figure(data)
     image_axes, map_axes, colour_bar = figure.axes  # the image, the map and its colour bar
-    assert image_axes.get_images()[0].get_array().shape == (32, 32, 3)
+    pixels = image_axes.get_images()[0].get_array()
+    assert pixels is not None and pixels.shape == (32, 32, 3)
     assert map_axes.get_images()[0].get_clim() == (3.0, 6.0)
     assert colour_bar.get_ylabel() == "residual units executed"
     # Drawn again from the data alone, as a vector file.
