@@ -349,7 +349,7 @@ def test_empty_sequence() -> None:
         ),
         (
             lambda: AdaptiveRecurrent(IN, H, HaltingSettings("pact"), execution="sideways"),
-            "execution must be one of masked, early-exit, compact; got 'sideways'",
+            "execution must be one of masked, early-exit, compact, unrolled; got 'sideways'",
         ),
     ],
 )

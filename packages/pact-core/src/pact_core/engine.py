@@ -31,6 +31,10 @@ Executions (:data:`EXECUTIONS`), all with the same results:
   host sync per iteration).
 * ``"compact"``: as early exit, and the step runs only on the rows still active
   (gathered and scattered back); for steps that treat elements independently.
+* ``"unrolled"``: all ``L`` iterations without freezing, the head once on the stacked
+  states, and the halting of every iteration decided at once
+  (:mod:`pact_core.unrolled`); for steps that treat elements independently, and
+  fastest when elements run most of their ``L`` iterations.
 
 A model may plug in its own :class:`Execution` (pact-vision's sparse tiles do).
 
@@ -53,6 +57,7 @@ from torch import Tensor, nn
 from pact_core.grouping import SpatialGrouping
 from pact_core.settings import Halting, HaltingSettings, check_choice
 from pact_core.stream import HaltingStream
+from pact_core.unrolled import unrolled_halting
 
 __all__ = [
     "EXECUTIONS",
@@ -66,6 +71,7 @@ __all__ = [
     "Masked",
     "Step",
     "StepContext",
+    "Unrolled",
     "Update",
     "adaptive_loop",
     "resolve_execution",
@@ -73,7 +79,7 @@ __all__ = [
 
 Update = Literal["replace", "residual"]
 UPDATES: tuple[Update, ...] = get_args(Update)
-ExecutionName = Literal["masked", "early-exit", "compact"]
+ExecutionName = Literal["masked", "early-exit", "compact", "unrolled"]
 EXECUTIONS: tuple[ExecutionName, ...] = get_args(ExecutionName)
 
 
@@ -232,10 +238,33 @@ class Compact(Execution):
             )
 
 
+class Unrolled(Execution):
+    """All ``L`` iterations without freezing, then the halting of all of them at once.
+
+    For ``"replace"`` steps that treat elements independently (cells, MLPs; not
+    attention): the step runs ``L`` times on every element, the head runs once on the
+    stacked states, and :func:`pact_core.unrolled.unrolled_halting` decides every
+    element's halting in a few tensor operations over the iteration axis. The results
+    equal the masked loop's (after an element halts its states are ignored, and ``N``
+    uses the head's value on its halting state). No host sync; memory ``L`` states.
+    """
+
+    name = "unrolled"
+
+    def check(self, update: Update, feature_dim: int, batch_rank: int) -> None:
+        """Unrolling runs replace steps on [*batch, F] states (features last)."""
+        if update != "replace" or feature_dim not in (-1, batch_rank):
+            raise ValueError(
+                "execution 'unrolled' runs replace steps on [*batch, F] states (features "
+                f"last); got update={update!r}, feature_dim={feature_dim}"
+            )
+
+
 _EXECUTIONS: dict[str, type[Execution]] = {
     "masked": Masked,
     "early-exit": EarlyExit,
     "compact": Compact,
+    "unrolled": Unrolled,
 }
 
 
@@ -375,6 +404,8 @@ def adaptive_loop(
     if halting == "fixed":
         return _fixed_loop(step, u, limit, batch_shape, dtype, feature_dim)
     assert head is not None
+    if isinstance(runner, Unrolled) and limit > 1:  # at L = 1 the loop is one iteration
+        return _unrolled(step, head, u, settings, halting, dtype, generator)
     grouping = SpatialGrouping.for_batch(group, batch_shape, feature_dim)
     stream = HaltingStream(
         halting,
@@ -458,6 +489,46 @@ def _skipped_halting(
         return [probs(level) for level in levels]
     shared = probs(ran + 1)
     return [shared] * len(levels)
+
+
+def _unrolled(
+    step: Step,
+    head: Head | Sequence[Head],
+    first: Tensor,
+    settings: HaltingSettings,
+    halting: Halting,
+    dtype: torch.dtype,
+    generator: torch.Generator | None,
+) -> AdaptiveOutput:
+    """The :class:`Unrolled` execution: ``L`` unfrozen steps, then the halting at once."""
+    limit = settings.max_iterations
+    states = [first]
+    for level in range(2, limit + 1):
+        states.append(step(states[-1], StepContext(level)))
+    stacked = torch.stack(states)  # [L, *batch, F]
+    if isinstance(head, Sequence | nn.ModuleList):
+        raw = torch.stack([_head_at(head, level)(states[level - 1]) for level in range(1, limit)])
+    else:
+        raw = _head_at(head, 1)(stacked[:-1])  # one call for every iteration
+    if raw.dim() == stacked.dim():
+        raw = raw.squeeze(-1)
+    decided = unrolled_halting(raw.to(dtype), halting, settings, generator=generator)
+    z = decided.iterations
+    index = (z - 1).view(1, *z.shape, 1).expand(1, *stacked.shape[1:])
+    last = torch.gather(stacked, 0, index).squeeze(0)  # u^z, the frozen state
+    output = last
+    if decided.weights is not None:
+        output = (decided.weights.unsqueeze(-1).to(stacked.dtype) * stacked).sum(dim=0)
+    return AdaptiveOutput(
+        output=output,
+        state=last,
+        cost=decided.cost,
+        iterations=z,
+        log_prob=decided.log_prob,
+        loop_steps=limit,
+        halting=halting,
+        probs=(*decided.probs.unbind(0), torch.ones_like(decided.cost)),
+    )
 
 
 def _fixed_loop(

@@ -27,6 +27,8 @@ __all__ = [
 #: What pact-seq checkpoints say they are, and the format versions this code reads.
 CHECKPOINT_KIND = "pact-seq"
 CHECKPOINT_VERSIONS = (2,)
+#: The marker of the format before headers (engine-era configs, ``"format": "pact-seq/1"``).
+_FORMAT_1 = "pact-seq/1"
 
 #: Evaluation data use seed ``seed + EVAL_SEED_OFFSET``, away from the training stream.
 EVAL_SEED_OFFSET = 1_000_003
@@ -120,9 +122,12 @@ def load_seq_checkpoint(path: str | Path) -> dict[str, Any]:
         data = load_checkpoint(path, kind=CHECKPOINT_KIND, versions=CHECKPOINT_VERSIONS)
     except (FileNotFoundError, ValueError) as error:
         raise RunError(str(error)) from None
-    if data.get("kind") != CHECKPOINT_KIND:
-        raise RunError(f"{path} is not a {CHECKPOINT_KIND} checkpoint (it has no header)")
-    return data
+    if data.get("kind") == CHECKPOINT_KIND:
+        return data
+    config = data.get("config")
+    if data.get("format") == _FORMAT_1 and isinstance(config, dict) and "halting" in config:
+        return data  # written by this release before checkpoints had headers
+    raise RunError(f"{path} is not a {CHECKPOINT_KIND} checkpoint (it has no header)")
 
 
 def load_model(path: str | Path, device: torch.device) -> tuple[TrainConfig, SequenceModel]:
