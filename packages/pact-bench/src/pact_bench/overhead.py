@@ -328,7 +328,8 @@ def table(rows: Sequence[OverheadRow]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        spread = f"{100 * r.overhead:+.0f}% ({100 * r.overhead_low:+.0f} to {100 * r.overhead_high:+.0f})"
+        low, high = 100 * r.overhead_low, 100 * r.overhead_high
+        spread = f"{100 * r.overhead:+.0f}% ({low:+.0f} to {high:+.0f})"
         lines.append(
             f"| {r.k} | {r.mode} | {r.variant} | {r.ms:.2f} | {spread} | {r.vs_naive:.2f} |"
         )
