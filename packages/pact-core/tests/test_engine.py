@@ -31,6 +31,7 @@ LAYOUTS: dict[str, tuple[tuple[int, ...], int]] = {
     "position": ((2, 3, 2), 1),
 }
 PACT: tuple[Halting, ...] = ("discrete", "thresholded", "relaxed")
+DECIDING: tuple[Halting, ...] = ("act", *PACT, "median")
 
 
 class Scripted:
@@ -124,7 +125,7 @@ def test_thresholded_halting_follows_algorithm_2(
     torch.testing.assert_close(out.cost.reshape(-1).double(), n, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("halting", ["act", *PACT])
+@pytest.mark.parametrize("halting", DECIDING)
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 @given(seed=sts.seeds)
 def test_executions_agree(halting: Halting, layout: str, seed: int) -> None:
@@ -343,3 +344,40 @@ def test_module_arguments_are_checked() -> None:
     fixed = pc.Adaptive(nn.Linear(3, 3), None, HaltingSettings("fixed", max_iterations=2))
     with pytest.raises(ValueError, match="'act' needs a halting head; the 'fixed' method"):
         fixed(torch.randn(4, 3), halting="act")
+
+
+@given(case=scripted_cases())
+def test_median_halting_stops_at_the_median_of_q(case: tuple[str, int, Tensor]) -> None:
+    layout, limit, table = case
+    batch, feature_dim = LAYOUTS[layout]
+    out = run(Scripted(table, batch, feature_dim), "median", limit=limit)
+    q = pc.halting_distribution(logits=table.double())  # the script's h up to z are T's
+    median = (torch.cumsum(q, dim=-1) >= 0.5 - 1e-9).double().argmax(dim=-1) + 1
+    cdf_before = torch.cumsum(q, dim=-1).gather(
+        -1, (out.iterations.reshape(-1) - 2).clamp(min=0)[:, None]
+    )[:, 0]
+    z = out.iterations.reshape(-1)
+    # z is where P(z <= l) first reaches 1/2 (ties at exactly 1/2 may fall either side)
+    assert bool(((z == median) | ((z > 1) & ((cdf_before - 0.5).abs() < 1e-6))).all())
+
+
+def test_expected_halting_keeps_every_iterate_with_q() -> None:
+    torch.manual_seed(0)
+    block = nn.Sequential(nn.Linear(6, 6), nn.Tanh())
+    model = pc.Adaptive(block, nn.Linear(6, 1), HaltingSettings("pondernet", max_iterations=5))
+    x = torch.randn(4, 6)
+    out = model(x)  # train(): PonderNet's "expected" halting
+    assert out.halting == "expected"
+    assert out.iterates is not None and out.distribution is not None
+    assert out.iterates.shape == (5, 4, 6) and out.distribution.shape == (5, 4)
+    states, u = [], x
+    for _ in range(5):
+        u = block(u)
+        states.append(u)
+    torch.testing.assert_close(out.iterates, torch.stack(states))
+    logits = torch.cat([model.head(torch.stack(states[:-1])).squeeze(-1), torch.zeros(1, 4)])
+    q = pc.halting_distribution(logits=logits.T).T
+    torch.testing.assert_close(out.distribution, q)
+    torch.testing.assert_close(out.output, (q[..., None] * torch.stack(states)).sum(0))
+    torch.testing.assert_close(out.cost, pc.expected_iterations(logits=logits.T))
+    assert torch.equal(out.iterations, torch.full((4,), 5))

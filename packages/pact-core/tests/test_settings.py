@@ -14,7 +14,11 @@ from pact_core import HaltingSettings
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("method", "psact", "method must be one of act, pact, pact-reinforce, fixed; got 'psact'"),
+        (
+            "method",
+            "psact",
+            "method must be one of act, pact, pact-reinforce, pondernet, fixed; got 'psact'",
+        ),
         ("tau", -0.1, "tau must be a finite number >= 0, got -0.1"),
         ("tau", math.inf, "tau must be a finite number >= 0, got inf"),
         ("temperature", 0.0, "temperature must be a finite number > 0, got 0.0"),
@@ -28,6 +32,9 @@ from pact_core import HaltingSettings
         ("max_iterations", True, "max_iterations must be a real number, got True"),
         ("halting_bias", math.inf, "halting_bias must be a finite number, got inf"),
         ("eval_halting", "fast", "halting must be one of act, relaxed, .*; got 'fast'"),
+        ("beta", -0.5, "beta must be a finite number >= 0, got -0.5"),
+        ("lambda_p", 0.0, r"lambda_p must be a finite number in \(0, 1\], got 0.0"),
+        ("lambda_p", 1.5, r"lambda_p must be a finite number in \(0, 1\], got 1.5"),
     ],
 )
 def test_each_bad_setting_raises_one_clear_error(field: str, value: Any, message: str) -> None:
@@ -35,15 +42,23 @@ def test_each_bad_setting_raises_one_clear_error(field: str, value: Any, message
         HaltingSettings(**{field: value})
 
 
+def test_an_l_too_small_for_the_pondernet_prior() -> None:
+    with pytest.raises(ValueError, match=r"max_iterations=3 is too small .* lambda_p=0.2: it "):
+        HaltingSettings("pondernet", max_iterations=3, lambda_p=0.2)
+    assert HaltingSettings("pondernet", max_iterations=4, lambda_p=0.2).max_iterations == 4
+    assert HaltingSettings("pact", max_iterations=1, lambda_p=0.2).max_iterations == 1
+
+
 def test_train_and_eval_halting_per_method() -> None:
     assert pc.TRAIN_HALTING == {
         "act": "act",
         "pact": "relaxed",
         "pact-reinforce": "discrete",
+        "pondernet": "expected",
         "fixed": "fixed",
     }
     for method in pc.METHODS:
-        settings = HaltingSettings(method, max_iterations=3)
+        settings = HaltingSettings(method, max_iterations=4)
         assert settings.halting_for(True) == pc.TRAIN_HALTING[method]
         assert settings.halting_for(False) == pc.EVAL_HALTING[method]
         for halting in pc.REPORT_HALTINGS[method]:

@@ -52,7 +52,16 @@ from pact_core.halting import (
     sample_halting,
     threshold_halting,
 )
-from pact_core.objective import REDUCTIONS, AdaptiveLoss, Reduction, adaptive_loss, ponder_penalty
+from pact_core.objective import (
+    REDUCTIONS,
+    AdaptiveLoss,
+    Reduction,
+    adaptive_loss,
+    geometric_prior,
+    ponder_penalty,
+    pondernet_kl,
+    pondernet_loss,
+)
 from pact_core.prior import TruncatedGeometric
 from pact_core.reinforce import EMABaseline, reinforce_loss
 from pact_core.settings import (
@@ -115,10 +124,13 @@ __all__ = [
     "adaptive_loss",
     "check_choice",
     "expected_iterations",
+    "geometric_prior",
     "halting_distribution",
     "halting_log_prob",
     "parse_method",
     "ponder_penalty",
+    "pondernet_kl",
+    "pondernet_loss",
     "reinforce_loss",
     "relaxed_halting",
     "resolve_execution",

@@ -55,6 +55,7 @@ import torch
 from torch import Tensor, nn
 
 from pact_core.grouping import SpatialGrouping
+from pact_core.halting import expected_iterations, halting_distribution
 from pact_core.settings import Halting, HaltingSettings, check_choice
 from pact_core.stream import HaltingStream
 from pact_core.unrolled import unrolled_halting
@@ -298,6 +299,10 @@ class AdaptiveOutput:
         halting: The halting used.
         probs: ``h^1 .. h^m``, one ``[*groups]`` tensor per iteration run (the last is
             1 at ``L``); empty for fixed halting.
+        iterates: ``[L, *state]`` every ``u^l``, for ``"expected"`` halting (PonderNet's
+            per-step losses); else ``None``.
+        distribution: ``[L, *batch]`` the halting distribution ``q(z = l)`` (eq. 15) of
+            ``"expected"`` halting; else ``None``.
     """
 
     output: Tensor
@@ -308,6 +313,8 @@ class AdaptiveOutput:
     loop_steps: int
     halting: Halting
     probs: tuple[Tensor, ...]
+    iterates: Tensor | None = None
+    distribution: Tensor | None = None
 
 
 def _batch_shape(state: Tensor, feature_dim: int) -> torch.Size:
@@ -373,7 +380,9 @@ def adaptive_loop(
             elements ``[*batch]`` are those of ``u^1``.
         settings: ``L`` (``settings.max_iterations``), temperature, delta, eps and
             threshold.
-        halting: One the method of ``settings`` can run (``settings.check_halting``).
+        halting: One the method of ``settings`` can run (``settings.check_halting``);
+            ``"expected"`` runs all ``L`` iterations on every element and returns them
+            with the halting distribution (the execution does not matter).
         execution: One of :data:`EXECUTIONS`, or an :class:`Execution`.
         update: ``"replace"`` or ``"residual"``.
         feature_dim: The feature axis of ``state``.
@@ -404,6 +413,9 @@ def adaptive_loop(
     if halting == "fixed":
         return _fixed_loop(step, u, limit, batch_shape, dtype, feature_dim)
     assert head is not None
+    if halting == "expected":
+        grouping = SpatialGrouping.for_batch(group, batch_shape, feature_dim)
+        return _expected(step, head, u, limit, batch_shape, feature_dim, dtype, grouping)
     if isinstance(runner, Unrolled) and limit > 1:  # at L = 1 the loop is one iteration
         return _unrolled(step, head, u, settings, halting, dtype, generator)
     grouping = SpatialGrouping.for_batch(group, batch_shape, feature_dim)
@@ -506,13 +518,8 @@ def _unrolled(
     for level in range(2, limit + 1):
         states.append(step(states[-1], StepContext(level)))
     stacked = torch.stack(states)  # [L, *batch, F]
-    if isinstance(head, Sequence | nn.ModuleList):
-        raw = torch.stack([_head_at(head, level)(states[level - 1]) for level in range(1, limit)])
-    else:
-        raw = _head_at(head, 1)(stacked[:-1])  # one call for every iteration
-    if raw.dim() == stacked.dim():
-        raw = raw.squeeze(-1)
-    decided = unrolled_halting(raw.to(dtype), halting, settings, generator=generator)
+    logits = _head_logits(head, states, stacked.shape[1:-1], -1, dtype)
+    decided = unrolled_halting(logits, halting, settings, generator=generator)
     z = decided.iterations
     index = (z - 1).view(1, *z.shape, 1).expand(1, *stacked.shape[1:])
     last = torch.gather(stacked, 0, index).squeeze(0)  # u^z, the frozen state
@@ -528,6 +535,72 @@ def _unrolled(
         loop_steps=limit,
         halting=halting,
         probs=(*decided.probs.unbind(0), torch.ones_like(decided.cost)),
+    )
+
+
+def _head_logits(
+    head: Head | Sequence[Head],
+    states: Sequence[Tensor],
+    batch_shape: torch.Size,
+    feature_dim: int,
+    dtype: torch.dtype,
+) -> Tensor:
+    """``[L - 1, *batch]`` logits of iterations ``1..L-1``; one call when the head is shared."""
+    count = len(states) - 1
+    if not isinstance(head, Sequence | nn.ModuleList) and feature_dim in (-1, len(batch_shape)):
+        raw = _head_at(head, 1)(torch.stack(states[:-1]))  # [L - 1, *batch(, 1)]
+        logits = raw.squeeze(-1) if raw.dim() == len(batch_shape) + 2 else raw
+    else:
+        logits = torch.stack(
+            [_logits(_head_at(head, level)(states[level - 1]), batch_shape, feature_dim)
+             for level in range(1, count + 1)]
+        )  # fmt: skip
+    return logits.to(dtype)
+
+
+def _expected(
+    step: Step,
+    head: Head | Sequence[Head],
+    first: Tensor,
+    limit: int,
+    batch_shape: torch.Size,
+    feature_dim: int,
+    dtype: torch.dtype,
+    grouping: SpatialGrouping | None,
+) -> AdaptiveOutput:
+    """``"expected"`` halting: every element runs all ``L`` iterations; ``q`` over them.
+
+    The output is the expected state ``sum_l q_l u^l``; ``iterates`` and
+    ``distribution`` let a loss take the expectation of per-step losses (PonderNet).
+    """
+    states = [first]
+    for level in range(2, limit + 1):
+        states.append(step(states[-1], StepContext(level, feature_dim=feature_dim)))
+    stacked = torch.stack(states)  # [L, *state]
+    logits = _head_logits(head, states, batch_shape, feature_dim, dtype)
+    if grouping is not None:
+        logits = torch.stack([grouping.pool(g) for g in logits])
+    pad = torch.zeros_like(logits[:1])  # h^L = 1 whatever it holds (eq. 15)
+    last_axis = torch.cat([logits, pad], dim=0).movedim(0, -1)  # [*groups, L]
+    q = halting_distribution(logits=last_axis).movedim(-1, 0)  # [L, *groups]
+    cost = expected_iterations(logits=last_axis)
+    if grouping is not None:
+        q = torch.stack([grouping.ungroup(g) for g in q])
+        cost = grouping.ungroup(cost)
+    axis = feature_dim + 1 if feature_dim >= 0 else feature_dim
+    output = (q.unsqueeze(axis).to(stacked.dtype) * stacked).sum(dim=0)
+    probs = (*torch.sigmoid(logits).unbind(0), torch.ones_like(pad[0]))
+    return AdaptiveOutput(
+        output=output,
+        state=output,
+        cost=cost,
+        iterations=torch.full(batch_shape, limit, dtype=torch.int64, device=first.device),
+        log_prob=None,
+        loop_steps=limit,
+        halting="expected",
+        probs=probs,
+        iterates=stacked,
+        distribution=q,
     )
 
 

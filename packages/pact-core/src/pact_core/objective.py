@@ -24,6 +24,7 @@ paper's literal ``sum_k tau_k N_k`` with every timestep a block of its own).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -39,7 +40,10 @@ __all__ = [
     "AdaptiveLoss",
     "Reduction",
     "adaptive_loss",
+    "geometric_prior",
     "ponder_penalty",
+    "pondernet_kl",
+    "pondernet_loss",
 ]
 
 Reduction = Literal["mean", "sum"]
@@ -169,3 +173,77 @@ def adaptive_loss(
         reinforce = reinforce_loss(log_prob, reward, baseline(reward)).mean()
         total = total + reinforce
     return AdaptiveLoss(total=total, task=task, penalty=penalty, reinforce=reinforce)
+
+
+def geometric_prior(lambda_p: float, max_iterations: int, like: Tensor) -> Tensor:
+    """PonderNet's prior ``p_G(n) = lambda_p (1 - lambda_p)^(n - 1)``, truncated to ``1..L``.
+
+    Args:
+        lambda_p: The prior halting probability per step, in ``(0, 1]``.
+        max_iterations: ``L``; the mass beyond it is renormalised over ``1..L``.
+        like: Tensor whose dtype and device the result takes.
+
+    Returns:
+        ``[L]``, summing to 1.
+    """
+    lambda_p = float(lambda_p)
+    if not 0 < lambda_p <= 1:
+        raise ValueError(f"lambda_p must be a finite number in (0, 1], got {lambda_p!r}")
+    steps = torch.arange(max_iterations, dtype=like.dtype, device=like.device)
+    log_p = math.log(lambda_p) + steps * (math.log1p(-lambda_p) if lambda_p < 1 else -math.inf)
+    if lambda_p == 1:
+        log_p = torch.where(steps == 0, torch.zeros_like(steps), torch.full_like(steps, -math.inf))
+    return torch.softmax(log_p, dim=0)  # the truncation renormalises
+
+
+def pondernet_kl(distribution: Tensor, lambda_p: float) -> Tensor:
+    """``KL(q || p_G) = sum_n q_n (log q_n - log p_G(n))``, per element.
+
+    The direction is PonderNet's (Banino et al. 2021, eq. 6): from the halting
+    distribution ``q`` to the geometric prior, so ``q`` is pulled towards ``p_G`` and is
+    charged for every step it puts mass on where the prior has little (mode-seeking).
+    Much public code computes ``KL(p_G || q)`` instead, by passing ``log q`` and ``p_G``
+    to ``torch.nn.KLDivLoss``. Terms with ``q_n = 0`` count 0.
+
+    Args:
+        distribution: ``q``: ``[L, ...]``, on the simplex along the first axis.
+        lambda_p: The prior's halting probability per step, in ``(0, 1]``.
+
+    Returns:
+        ``[...]``.
+    """
+    prior = geometric_prior(lambda_p, distribution.shape[0], distribution)
+    prior = prior.view((-1,) + (1,) * (distribution.dim() - 1))
+    return (torch.xlogy(distribution, distribution) - torch.xlogy(distribution, prior)).sum(0)
+
+
+def pondernet_loss(
+    step_losses: Tensor, distribution: Tensor, *, beta: float, lambda_p: float
+) -> AdaptiveLoss:
+    """PonderNet's objective (Banino et al. 2021, eq. 5), averaged over the batch.
+
+    ``L = sum_n q_n L(y, y_hat_n) + beta * KL(q || p_G(lambda_p))``: the loss of every
+    step weighted by the probability of halting there, plus the KL of
+    :func:`pondernet_kl`.
+
+    Args:
+        step_losses: ``[L, B]`` the task loss of each step's prediction, per example.
+        distribution: ``[L, B]`` the halting distribution ``q`` (``"expected"`` halting).
+        beta: ``>= 0``.
+        lambda_p: In ``(0, 1]``.
+
+    Returns:
+        An :class:`AdaptiveLoss` whose ``task`` is the expected task loss and whose
+        ``penalty`` is ``beta * KL``.
+    """
+    if not 0 <= beta < float("inf"):
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    if step_losses.shape != distribution.shape or step_losses.dim() != 2:
+        raise ValueError(
+            "step_losses and distribution must both be [L, B], got "
+            f"{tuple(step_losses.shape)} and {tuple(distribution.shape)}"
+        )
+    task = (distribution * step_losses).sum(dim=0).mean()
+    penalty = beta * pondernet_kl(distribution, lambda_p).mean() if beta else task.new_zeros(())
+    zero = task.new_zeros(())
+    return AdaptiveLoss(total=task + penalty, task=task, penalty=penalty, reinforce=zero)

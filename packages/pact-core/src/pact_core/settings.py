@@ -5,10 +5,15 @@ Two words describe a block, and they are kept apart on purpose:
 * the **method** is what is trained (the objective and its halting while training):
   ``"act"`` (Graves' ACT, Alg. 4), ``"pact"`` (PACT trained with the Concrete
   relaxation, Alg. 3, eq. 27), ``"pact-reinforce"`` (discrete PACT trained with
-  REINFORCE, Alg. 1, eq. 26) or ``"fixed"`` (no halting: every element runs all ``L``
-  iterations; Repeat-RNN with ``rho = L``, the plain RNN with ``L = 1``, a dense ResNet);
+  REINFORCE, Alg. 1, eq. 26), ``"pondernet"`` (Banino et al. 2021: every iteration's
+  loss weighted by the halting distribution, plus ``beta * KL(q || Geometric)``) or
+  ``"fixed"`` (no halting: every element runs all ``L`` iterations; Repeat-RNN with
+  ``rho = L``, the plain RNN with ``L = 1``, a dense ResNet);
 * the **halting** is how one forward pass decides when each element stops:
-  ``"act"``, ``"relaxed"``, ``"discrete"``, ``"thresholded"`` (Alg. 4, 3, 1, 2) or
+  ``"act"``, ``"relaxed"``, ``"discrete"``, ``"thresholded"`` (Alg. 4, 3, 1, 2),
+  ``"median"`` (the median of the halting distribution ``q``: the first ``l`` with
+  ``P(z <= l) >= 1/2``), ``"expected"`` (no element stops: all ``L`` iterates are kept
+  with ``q``, for losses that take the expectation over ``z``, as PonderNet's) or
   ``"fixed"``.
 
 One set of weights trained by a method is evaluated with several haltings: PACT's three
@@ -26,6 +31,7 @@ them into the names above, so configs and results only ever hold those.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal, TypeVar, get_args
@@ -56,9 +62,9 @@ __all__ = [
     "parse_method",
 ]
 
-Method = Literal["act", "pact", "pact-reinforce", "fixed"]
+Method = Literal["act", "pact", "pact-reinforce", "pondernet", "fixed"]
 METHODS: tuple[Method, ...] = get_args(Method)
-Halting = Literal["act", "relaxed", "discrete", "thresholded", "fixed"]
+Halting = Literal["act", "relaxed", "discrete", "thresholded", "median", "expected", "fixed"]
 HALTINGS: tuple[Halting, ...] = get_args(Halting)
 
 #: The halting each method trains with.
@@ -66,6 +72,7 @@ TRAIN_HALTING: Mapping[Method, Halting] = {
     "act": "act",
     "pact": "relaxed",
     "pact-reinforce": "discrete",
+    "pondernet": "expected",
     "fixed": "fixed",
 }
 #: The default halting at evaluation: ACT keeps its accumulator; PACT's deterministic
@@ -74,14 +81,25 @@ EVAL_HALTING: Mapping[Method, Halting] = {
     "act": "act",
     "pact": "thresholded",
     "pact-reinforce": "thresholded",
+    "pondernet": "discrete",  # sampling, as Banino et al. evaluate
     "fixed": "fixed",
 }
 #: The haltings a model trained by each method can be evaluated with, from its weights.
 #: ACT's weights can be thresholded too (PACT fig. 8); a fixed model has no halting head.
+_WITH_HEAD: tuple[Halting, ...] = (
+    "act",
+    "relaxed",
+    "discrete",
+    "thresholded",
+    "median",
+    "expected",
+    "fixed",
+)
 EVAL_HALTINGS: Mapping[Method, tuple[Halting, ...]] = {
-    "act": ("act", "thresholded", "discrete", "relaxed", "fixed"),
-    "pact": ("relaxed", "discrete", "thresholded", "act", "fixed"),
-    "pact-reinforce": ("relaxed", "discrete", "thresholded", "act", "fixed"),
+    "act": _WITH_HEAD,
+    "pact": _WITH_HEAD,
+    "pact-reinforce": _WITH_HEAD,
+    "pondernet": _WITH_HEAD,
     "fixed": ("fixed",),
 }
 #: The haltings a trained model is reported with: PACT's three modes from one set of
@@ -90,6 +108,7 @@ REPORT_HALTINGS: Mapping[Method, tuple[Halting, ...]] = {
     "act": ("act", "thresholded"),
     "pact": ("relaxed", "discrete", "thresholded"),
     "pact-reinforce": ("relaxed", "discrete", "thresholded"),
+    "pondernet": ("discrete", "thresholded", "median"),
     "fixed": ("fixed",),
 }
 #: Names from the papers' code that the command lines accept, and what they mean.
@@ -156,6 +175,10 @@ class HaltingSettings:
             default (``+1`` for recurrent cells, as ACT; ``-3`` for ResNet blocks, as
             SACT, so that a pretrained network starts by running every unit).
         eval_halting: Halting at evaluation, or ``None`` for :data:`EVAL_HALTING`.
+        beta: PonderNet's weight ``beta >= 0`` of ``KL(q || Geometric(lambda_p))``.
+        lambda_p: PonderNet's prior halting probability per step, in ``(0, 1]``; the
+            cap must hold at least half of the untruncated prior's mass,
+            ``(1 - lambda_p)^L <= 1/2``.
 
     Example::
 
@@ -177,6 +200,8 @@ class HaltingSettings:
         "eps": OPEN_UNIT,
         "threshold": CLOSED_UNIT,
         "halting_bias": Interval(),
+        "beta": NONNEGATIVE,
+        "lambda_p": Interval(0.0, 1.0, low_closed=False),
     }
 
     method: Method = "pact"
@@ -188,6 +213,8 @@ class HaltingSettings:
     threshold: float = 0.5
     halting_bias: float | None = None
     eval_halting: Halting | None = None
+    beta: float = 0.01
+    lambda_p: float = 0.2
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
@@ -197,6 +224,15 @@ class HaltingSettings:
                 allowed.check(name, value)
         if self.eval_halting is not None:
             self.check_halting(self.eval_halting)
+        if self.method == "pondernet":
+            kept = 1 - (1 - self.lambda_p) ** self.max_iterations
+            if kept < 0.5:
+                need = math.ceil(math.log(0.5) / math.log(1 - self.lambda_p))
+                raise ValueError(
+                    f"max_iterations={self.max_iterations} is too small for the geometric "
+                    f"prior with lambda_p={self.lambda_p}: it holds {kept:.0%} of the prior's "
+                    f"mass; use max_iterations >= {need}"
+                )
 
     @property
     def has_halting(self) -> bool:

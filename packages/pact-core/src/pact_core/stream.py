@@ -31,6 +31,8 @@ from then on. An element halts
 * ``relaxed``: when its remaining stick ``r = prod (1 - xi_hat)`` falls to ``<= delta``,
   the clipping of eq. 28 (Alg. 3; with ``delta = 0`` only at ``L``);
 * ``act``: when the cumulative ``h`` reaches ``1 - eps`` (Alg. 4);
+* ``median``: when ``P(z <= l) = 1 - prod_{i <= l} (1 - h^i)`` reaches 1/2, the median of
+  the halting distribution (deterministic; PonderNet's evaluation by the median step);
 
 and every element halts at ``l = L``. The caller keeps halted elements frozen
 (``u^l = u^{l-1}``), with :attr:`HaltingStream.mask`.
@@ -68,15 +70,15 @@ from pact_core.settings import Halting, check_choice
 __all__ = ["STREAM_HALTINGS", "HaltingStream"]
 
 #: The haltings a stream tracks (all of :data:`pact_core.HALTINGS` but ``"fixed"``).
-STREAM_HALTINGS: tuple[Halting, ...] = ("discrete", "thresholded", "relaxed", "act")
+STREAM_HALTINGS: tuple[Halting, ...] = ("discrete", "thresholded", "relaxed", "act", "median")
 
 
 class HaltingStream:
     """The halting state of one adaptive computation block, advanced one iteration at a time.
 
     Args:
-        mode: ``"discrete"`` (Alg. 1), ``"thresholded"`` (Alg. 2), ``"relaxed"`` (Alg. 3)
-            or ``"act"`` (Alg. 4).
+        mode: ``"discrete"`` (Alg. 1), ``"thresholded"`` (Alg. 2), ``"relaxed"`` (Alg. 3),
+            ``"act"`` (Alg. 4) or ``"median"``.
         max_iterations: ``L >= 1``.
         batch_shape: Shape ``[...]`` of the independent halting decisions, e.g. ``(B,)``
             for an RNN or ``(B, H, W)`` for a spatial block.
@@ -146,6 +148,7 @@ class HaltingStream:
         self._stick = full(1.0)  # relaxed: r = prod_l (1 - xi_hat^l)
         self._cumulative = full(0.0)  # act: c
         self._remainder = full(1.0)  # act: R
+        self._survival = full(1.0)  # median: P(z > l) = prod_{i <= l} (1 - h^i)
         self._output: Tensor | None = None
 
     # ----------------------------------------------------------------- state queries
@@ -298,6 +301,9 @@ class HaltingStream:
                 fired = torch.ones_like(active)
             elif self.mode == "discrete":
                 fired = self._discrete(values, is_logits, active, uniform)
+            elif self.mode == "median":
+                self._survival = self._survival * (1 - probs)  # P(z > l)
+                fired = self._survival <= 0.5
             else:
                 fired = exceeds_threshold(values, is_logits, self.threshold)
             halt_now = active & fired

@@ -71,7 +71,8 @@ def unrolled_halting(
 
     Args:
         logits: ``[L - 1, *groups]`` halting logits of iterations ``1..L-1`` (``h^L = 1``).
-        halting: ``"act"``, ``"relaxed"``, ``"discrete"`` or ``"thresholded"``.
+        halting: ``"act"``, ``"relaxed"``, ``"discrete"``, ``"thresholded"`` or
+            ``"median"``.
         settings: The cap ``L`` and the constants.
         generator: Noise of discrete and relaxed halting.
 
@@ -113,6 +114,8 @@ def unrolled_halting(
         if halting == "discrete":
             u = _noise.draw_uniform(logits.shape, logits, generator, None)
             fired = _noise.bernoulli(logits, True, u)
+        elif halting == "median":
+            fired = torch.cumprod(1 - h, dim=0) <= 0.5  # P(z <= l) >= 1/2
         else:
             fired = exceeds_threshold(logits, True, settings.threshold)
         z = _first(fired, levels, limit)
