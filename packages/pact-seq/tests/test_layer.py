@@ -295,11 +295,11 @@ def test_empty_sequence() -> None:
     [
         (
             lambda: HaltingSettings("nope"),  # type: ignore[arg-type]
-            "method must be one of act, pact, pact-reinforce, fixed; got 'nope'",
+            "method must be one of act, pact, pact-reinforce, pondernet, fixed; got 'nope'",
         ),
         (
             lambda: settings_for("nope"),
-            "method must be one of act, pact, pact-reinforce, fixed, repeat, plain, dense, "
+            "method must be one of act, pact, pact-reinforce, pondernet, fixed, repeat, plain, dense, "
             "relaxed; got 'nope'",
         ),
         (
@@ -337,7 +337,7 @@ def test_empty_sequence() -> None:
         ),
         (
             lambda: make("pact", eval_halting="sideways"),
-            "halting must be one of act, relaxed, discrete, thresholded, fixed; got 'sideways'",
+            "halting must be one of act, relaxed, discrete, thresholded, median, expected, fixed; got 'sideways'",
         ),
         (
             lambda: make("repeat", eval_halting="discrete"),

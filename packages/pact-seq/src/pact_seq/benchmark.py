@@ -183,7 +183,7 @@ def measure_training_speed(
     rounds = min(rounds, steps)
     device = torch.device(device)
     trainer = Trainer.create(config, device)
-    trainer.model.recurrent.execution = resolve_execution(execution)
+    trainer.model.execution = resolve_execution(execution)
     replay = _PlainReplay(trainer)
     if warmup:
         _, warm_loops, _ = _time_model(trainer, warmup)

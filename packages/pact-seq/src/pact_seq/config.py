@@ -19,9 +19,12 @@ from pact_seq.addition import AdditionTask
 from pact_seq.layer import CELL_TYPES, CellType
 from pact_seq.model import INITS, Init, SequenceModel
 from pact_seq.parity import ParityTask
+from pact_seq.prefix_parity import PrefixParityTask
 from pact_seq.task import Task
+from pact_seq.transformer import AdaptiveTransformer
 
 __all__ = [
+    "ARCHS",
     "DEFAULT_REPEATS",
     "TASKS",
     "TASK_DEFAULTS",
@@ -32,7 +35,10 @@ __all__ = [
     "settings_for",
 ]
 
-TASKS = ("parity", "addition")
+TASKS = ("parity", "addition", "prefix-parity")
+#: The model families: a recurrent cell per timestep, or a per-token Universal
+#: Transformer encoder.
+ARCHS = ("recurrent", "transformer")
 
 #: Published settings (REFERENCE §3; Graves 2016, Fojo et al. 2018) per task.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -49,6 +55,14 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "max_iterations": 20,
         "steps": 1_000_000,
+    },
+    # Not a published task: the per-token depth benchmark of the Transformer encoder.
+    "prefix-parity": {
+        "cell": "rnn",
+        "hidden_size": 32,
+        "batch_size": 64,
+        "max_iterations": 8,
+        "steps": 5_000,
     },
 }
 #: Repeat-RNN's ``rho`` when ``--model repeat`` is given without ``--repeats``.
@@ -113,6 +127,10 @@ class TrainConfig:
         penalty_reduction: ``"mean"`` (Fojo et al.'s code) or ``"sum"`` of the cost over
             timesteps; the same for parity (one timestep).
         warmup: The halting warm-up (:class:`pact_core.WarmUp`; off by default).
+        arch: ``"recurrent"`` (a cell per timestep) or ``"transformer"`` (a per-token
+            Universal Transformer encoder of width ``hidden_size``).
+        heads: Attention heads of the Transformer.
+        length: Sequence length of the prefix-parity task.
     """
 
     #: Integer fields and what they may be.
@@ -125,6 +143,8 @@ class TrainConfig:
         "log_every",
         "checkpoint_every",
         "eval_samples",
+        "heads",
+        "length",
     )
 
     task: str
@@ -147,10 +167,14 @@ class TrainConfig:
     stop_when_solved: bool = False
     penalty_reduction: Reduction = "mean"
     warmup: WarmUp = field(default_factory=WarmUp)
+    arch: str = "recurrent"
+    heads: int = 4
+    length: int = 8
 
     def __post_init__(self) -> None:
         try:
             check_choice("task", self.task, TASKS)
+            check_choice("arch", self.arch, ARCHS)
             check_choice("cell", self.cell, CELL_TYPES)
             check_choice("init", self.init, INITS)
             check_choice("penalty_reduction", self.penalty_reduction, REDUCTIONS)
@@ -188,11 +212,22 @@ def build_task(config: TrainConfig) -> Task:
     """The task that ``config`` names."""
     if config.task == "parity":
         return ParityTask(config.bits, random_positions=config.random_positions)
+    if config.task == "prefix-parity":
+        return PrefixParityTask(config.length)
     return AdditionTask(config.numbers, config.digits)
 
 
-def build_model(config: TrainConfig, task: Task) -> SequenceModel:
+def build_model(config: TrainConfig, task: Task) -> SequenceModel | AdaptiveTransformer:
     """A freshly initialised model for ``config`` (uses torch's global generator)."""
+    if config.arch == "transformer":
+        return AdaptiveTransformer(
+            task.input_size,
+            task.output_size,
+            config.hidden_size,
+            config.halting,
+            max_length=task.sequence_length,
+            nhead=config.heads,
+        )
     return SequenceModel(
         task.input_size,
         task.output_size,

@@ -67,7 +67,7 @@ def _evaluate(argv: list[str] | None) -> int:
         config.halting.check_halting(halting)
     except ValueError as error:
         raise UsageError(f"--halting: {error}") from None
-    model.recurrent.execution = resolve_execution(args.execution)
+    model.execution = resolve_execution(args.execution)
     seed = config.seed + EVAL_SEED_OFFSET if args.seed is None else args.seed
     result = evaluate_model(
         model,

@@ -13,6 +13,7 @@ from pact_core.runs import RunError, load_checkpoint
 from pact_seq.config import TrainConfig, build_model, build_task
 from pact_seq.model import SequenceModel
 from pact_seq.task import Task
+from pact_seq.transformer import AdaptiveTransformer
 
 __all__ = [
     "CHECKPOINT_KIND",
@@ -57,7 +58,7 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate_model(
-    model: SequenceModel,
+    model: SequenceModel | AdaptiveTransformer,
     task: Task,
     *,
     samples: int = 10_000,
@@ -130,7 +131,9 @@ def load_seq_checkpoint(path: str | Path) -> dict[str, Any]:
     raise RunError(f"{path} is not a {CHECKPOINT_KIND} checkpoint (it has no header)")
 
 
-def load_model(path: str | Path, device: torch.device) -> tuple[TrainConfig, SequenceModel]:
+def load_model(
+    path: str | Path, device: torch.device
+) -> tuple[TrainConfig, SequenceModel | AdaptiveTransformer]:
     """Rebuild the model saved in a training checkpoint.
 
     Raises:

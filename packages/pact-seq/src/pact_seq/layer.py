@@ -15,6 +15,9 @@ Methods (:class:`pact_core.HaltingSettings`):
   same weights; cost is ``N`` (eq. 24).
 * ``"pact-reinforce"``: discrete PACT (Alg. 1) trained with REINFORCE (eq. 26); the layer
   reports ``log q(z)`` per timestep.
+* ``"pondernet"``: PonderNet (Banino et al. 2021), trained on every iteration's
+  prediction weighted by the halting distribution (``"expected"`` halting) and
+  evaluated by sampling, thresholding or the median step.
 * ``"fixed"``: every input runs ``L`` steps: Repeat-RNN (Fojo et al.) with
   ``rho = max_iterations``, the plain RNN with 1.
 
@@ -72,6 +75,10 @@ class RecurrentOutput:
         first_halting: ``[B, T]`` the first iteration's halting probability ``h^1``
             (``1`` when ``L = 1``), detached, for collapse diagnostics; ``None`` for
             fixed halting.
+        iterates: ``[L, B, T, H]`` the hidden state after every iteration, for
+            ``"expected"`` halting (PonderNet); else ``None``.
+        distribution: ``[L, B, T]`` the halting distribution ``q`` of ``"expected"``
+            halting; else ``None``.
     """
 
     outputs: Tensor
@@ -82,6 +89,8 @@ class RecurrentOutput:
     loop_steps: tuple[int, ...]
     halting: Halting
     first_halting: Tensor | None = None
+    iterates: Tensor | None = None
+    distribution: Tensor | None = None
 
 
 def _cell(kind: CellType, input_size: int, hidden_size: int) -> nn.Module:
@@ -216,6 +225,7 @@ class AdaptiveRecurrent(nn.Module):
         u = self.initial_state(batch, x) if state is None else state
         flag_on, flag_off = x.new_ones(batch, 1), x.new_zeros(batch, 1)
         outputs, costs, counts, log_probs, loop_steps, firsts = [], [], [], [], [], []
+        iterates, distributions = [], []
         for t in range(steps):
             first = torch.cat([x[:, t], flag_on], dim=-1)
             later = torch.cat([x[:, t], flag_off], dim=-1)
@@ -236,6 +246,9 @@ class AdaptiveRecurrent(nn.Module):
             loop_steps.append(block.loop_steps)
             if block.probs:
                 firsts.append(block.probs[0].detach())
+            if block.iterates is not None and block.distribution is not None:
+                iterates.append(block.iterates[..., : self.hidden_size])
+                distributions.append(block.distribution)
         if steps == 0:
             empty = x.new_zeros(batch, 0)
             return RecurrentOutput(
@@ -260,6 +273,8 @@ class AdaptiveRecurrent(nn.Module):
             loop_steps=tuple(loop_steps),
             halting=halting,
             first_halting=torch.stack(firsts, dim=1) if firsts else None,
+            iterates=torch.stack(iterates, dim=2) if iterates else None,
+            distribution=torch.stack(distributions, dim=2) if distributions else None,
         )
 
 

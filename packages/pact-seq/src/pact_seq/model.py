@@ -9,7 +9,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from pact_core import Execution, Halting, HaltingSettings
+from pact_core import Execution, Halting, HaltingSettings, resolve_execution
 from pact_seq.layer import AdaptiveRecurrent, CellType, RecurrentOutput
 
 __all__ = ["INITS", "Init", "ModelOutput", "SequenceModel", "addition_model", "parity_model"]
@@ -26,10 +26,13 @@ class ModelOutput:
         logits: ``[B, T, output_size]`` readout of every timestep.
         recurrent: The layer's :class:`~pact_seq.layer.RecurrentOutput` (cost, iterations,
             ``log q(z)``, loop steps).
+        step_logits: ``[L, B, T, output_size]`` the readout of every iteration under
+            ``"expected"`` halting (PonderNet's per-step predictions); else ``None``.
     """
 
     logits: Tensor
     recurrent: RecurrentOutput
+    step_logits: Tensor | None = None
 
 
 class SequenceModel(nn.Module):
@@ -101,8 +104,26 @@ class SequenceModel(nn.Module):
 
     @property
     def settings(self) -> HaltingSettings:
-        """The layer's halting settings."""
+        """The layer's halting settings; assign to change them (e.g. a warm-up's cap)."""
         return self.recurrent.settings
+
+    @settings.setter
+    def settings(self, value: HaltingSettings) -> None:
+        self.recurrent.settings = value
+
+    @property
+    def execution(self) -> Execution:
+        """The layer's execution; assign a name or an :class:`pact_core.Execution`."""
+        return self.recurrent.execution
+
+    @execution.setter
+    def execution(self, value: str | Execution) -> None:
+        self.recurrent.execution = resolve_execution(value)
+
+    @property
+    def halting_head(self) -> nn.Linear | None:
+        """The layer's halting head (``None`` for the fixed method)."""
+        return self.recurrent.halting_head
 
     def forward(
         self,
@@ -113,7 +134,10 @@ class SequenceModel(nn.Module):
     ) -> ModelOutput:
         """Map ``x: [B, T, I]`` to logits ``[B, T, output_size]`` and the halting report."""
         recurrent = self.recurrent(x, halting=halting, generator=generator)
-        return ModelOutput(logits=self.readout(recurrent.outputs), recurrent=recurrent)
+        step_logits = None if recurrent.iterates is None else self.readout(recurrent.iterates)
+        return ModelOutput(
+            logits=self.readout(recurrent.outputs), recurrent=recurrent, step_logits=step_logits
+        )
 
 
 def parity_model(

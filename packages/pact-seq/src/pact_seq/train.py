@@ -33,7 +33,7 @@ import torch
 from pact_core import METHODS, REDUCTIONS, Interval, WarmUp
 from pact_core.runs import (
     COUNT,
-    POSITIVE,
+    LEARNING_RATE,
     WHOLE,
     OneLineParser,
     add_halting_arguments,
@@ -45,7 +45,14 @@ from pact_core.runs import (
     run_main,
     to_json,
 )
-from pact_seq.config import DEFAULT_REPEATS, TASK_DEFAULTS, TASKS, TrainConfig, settings_for
+from pact_seq.config import (
+    ARCHS,
+    DEFAULT_REPEATS,
+    TASK_DEFAULTS,
+    TASKS,
+    TrainConfig,
+    settings_for,
+)
 from pact_seq.trainer import run_training
 
 __all__ = ["MODEL_CHOICES", "main", "parse_config"]
@@ -60,9 +67,13 @@ def _parser() -> OneLineParser:
     parser = OneLineParser(prog="pact_seq.train", description=__doc__.splitlines()[0])
     add = parser.add_argument
     count, whole = integer(COUNT), integer(WHOLE)
-    add("--task", choices=TASKS, default="parity", help="parity or addition")
+    add("--task", choices=TASKS, default="parity", help="parity, addition or prefix-parity")
+    add("--arch", choices=ARCHS, default="recurrent",
+        help="recurrent (a cell per timestep) or transformer (per-token depth)")  # fmt: skip
+    add("--heads", type=count, default=4, help="attention heads of the transformer")
+    add("--length", type=count, default=8, help="prefix-parity sequence length")
     add("--model", choices=MODEL_CHOICES, required=True,
-        help="act, pact, pact-reinforce, fixed; repeat (Repeat-RNN) or plain")  # fmt: skip
+        help="act, pact, pact-reinforce, pondernet, fixed; repeat (Repeat-RNN) or plain")  # fmt: skip
     add("--repeats", type=count, default=None, help=f"Repeat-RNN rho (default {DEFAULT_REPEATS})")
     add_halting_arguments(parser, defaults={"max_iterations": "100 parity, 20 addition"})
     add("--steps", type=count, default=None, help="training steps (default: 200k / 1M)")
@@ -80,8 +91,8 @@ def _parser() -> OneLineParser:
     add("--cell", choices=("rnn", "lstm", "gru"), default=None, help="cell (task default)")
     add("--hidden-size", type=count, default=None, help="hidden units (task default)")
     add("--batch-size", type=count, default=None, help="batch size (task default)")
-    add("--lr", type=number(POSITIVE), default=1e-3,
-        help="Adam learning rate")  # fmt: skip
+    add("--lr", type=number(LEARNING_RATE), default=1e-3,
+        help="Adam learning rate (at most 1e30)")  # fmt: skip
     add("--bits", type=count, default=64, help="parity input length")
     add("--random-positions", action="store_true", help="parity nonzeros anywhere")
     add("--numbers", type=integer(Interval(2.0, integer=True)), default=5,
@@ -137,6 +148,9 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespac
         checkpoint_every=args.checkpoint_every,
         eval_samples=args.eval_samples,
         init=args.init,
+        arch=args.arch,
+        heads=args.heads,
+        length=args.length,
         stop_when_solved=args.stop_when_solved,
         penalty_reduction=args.penalty_reduction,
         warmup=WarmUp(

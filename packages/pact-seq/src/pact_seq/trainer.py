@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pact_core import AdaptiveLoss, EMABaseline, Halting, Reduction
+from pact_core import REPORT_HALTINGS, AdaptiveLoss, EMABaseline, Reduction
 from pact_core.runs import (
     DivergedError,
     DivergenceGuard,
@@ -60,6 +60,7 @@ from pact_seq.smoothing import (
     steps_to_solve,
 )
 from pact_seq.task import Batch, Task
+from pact_seq.transformer import AdaptiveTransformer
 
 __all__ = [
     "CHECKPOINT",
@@ -85,12 +86,10 @@ RESUMABLE_CHANGES = frozenset(
 #: A log point counts as collapsed when at least this share of the training batch's
 #: inputs halts after the first iteration (ACT's trap at ``N = 1``).
 COLLAPSE_SHARE = 0.99
-#: Halting modes a PACT model is evaluated in for the summary, from the same weights.
-PACT_EVAL_MODES: tuple[Halting, ...] = ("discrete", "thresholded", "relaxed")
 
 
 def train_step(
-    model: SequenceModel,
+    model: SequenceModel | AdaptiveTransformer,
     optimizer: torch.optim.Optimizer,
     task: Task,
     batch: Batch,
@@ -107,7 +106,17 @@ def train_step(
     touch them or their state).
     """
     output = model(batch.x, generator=generator)
-    loss = training_loss(output, batch, task, tau=tau, baseline=baseline, reduction=reduction)
+    settings = model.settings
+    loss = training_loss(
+        output,
+        batch,
+        task,
+        tau=tau,
+        baseline=baseline,
+        reduction=reduction,
+        beta=settings.beta,
+        lambda_p=settings.lambda_p,
+    )
     optimizer.zero_grad(set_to_none=True)
     loss.total.backward()
     for parameter in frozen:
@@ -127,7 +136,7 @@ class Trainer:
     config: TrainConfig
     device: torch.device
     task: Task
-    model: SequenceModel
+    model: SequenceModel | AdaptiveTransformer
     optimizer: torch.optim.Optimizer
     baseline: EMABaseline | None
     data: torch.Generator
@@ -240,11 +249,11 @@ class Trainer:
         config = self.config
         batch = self.task.sample(config.batch_size, self.data)
         warmup = config.warmup
-        layer = self.model.recurrent
+        model = self.model
         frozen: tuple[torch.nn.Parameter, ...] = ()
-        if warmup.active(self.step) and warmup.freeze_head and layer.halting_head is not None:
-            frozen = tuple(layer.halting_head.parameters())
-        layer.settings = warmup.settings(config.halting, self.step)
+        if warmup.active(self.step) and warmup.freeze_head and model.halting_head is not None:
+            frozen = tuple(model.halting_head.parameters())
+        model.settings = warmup.settings(config.halting, self.step)
         try:
             output, loss = train_step(
                 self.model,
@@ -258,7 +267,7 @@ class Trainer:
                 frozen=frozen,
             )
         finally:
-            layer.settings = config.halting
+            model.settings = config.halting
         return batch, output, loss
 
     def run(self, out: Path, *, progress: bool = True) -> None:
@@ -378,9 +387,9 @@ class Trainer:
             "eval_halting": main_eval.eval_halting,
             "eval_samples": config.eval_samples,
         }
-        if config.task == "addition":
+        if self.task.num_targets > 1:  # addition, prefix parity
             summary["digit_accuracy"] = main_eval.digit_accuracy
-        if config.halting.method in ("pact", "pact-reinforce"):
+        if config.halting.method in ("pact", "pact-reinforce", "pondernet"):
             summary["evaluations"] = {
                 mode: asdict(
                     evaluate_model(
@@ -392,7 +401,7 @@ class Trainer:
                         device=self.device,
                     )
                 )
-                for mode in PACT_EVAL_MODES
+                for mode in REPORT_HALTINGS[config.halting.method]
             }
         summary["collapse"] = self.collapse()
         final = self.history[-1] if self.history else {}

@@ -24,6 +24,7 @@ from pact_core._validation import COUNT, NONNEGATIVE, POSITIVE, WHOLE, Interval
 __all__ = [
     "COUNT",
     "HALTING_FLAGS",
+    "LEARNING_RATE",
     "NONNEGATIVE",
     "POSITIVE",
     "WHOLE",
@@ -33,7 +34,9 @@ __all__ = [
     "add_halting_arguments",
     "halting_fields",
     "integer",
+    "integer_list",
     "number",
+    "number_list",
     "parse_device",
     "report_error",
     "run_main",
@@ -47,6 +50,13 @@ class UsageError(ValueError):
 class RunError(RuntimeError):
     """A run that cannot go on (data, checkpoint, divergence); one line, exit status 1."""
 
+
+#: A learning rate: positive, and at most 1e30. torch's optimizers turn it (Adam: up to
+#: ten times it, divided by its first bias correction) into a float32 scalar, which
+#: overflows beyond about 3.4e38; a larger rate would fail inside the optimizer instead
+#: of being refused here. Any rate near the bound diverges, which the divergence guard
+#: reports (:mod:`pact_core.runs.guard`).
+LEARNING_RATE = Interval(0.0, 1e30, low_closed=False)
 
 _ANY = Interval()
 _ANY_INTEGER = Interval(integer=True)
@@ -103,6 +113,58 @@ def integer(allowed: Interval = _ANY_INTEGER) -> Callable[[str], int]:
 
     parse.__name__ = "integer"
     parse.allowed = allowed  # type: ignore[attr-defined]  # read by the bad-input tests
+    return parse
+
+
+def _listed(item: Callable[[str], Any], allowed: Interval, kind: str) -> Callable[[str], list[Any]]:
+    """An argparse ``type`` for comma-separated values, each checked by ``item``."""
+
+    def parse(text: str) -> list[Any]:
+        values = []
+        for position, piece in enumerate(text.split(","), start=1):
+            if not piece.strip():
+                continue
+            try:
+                values.append(item(piece.strip()))
+            except argparse.ArgumentTypeError:
+                raise argparse.ArgumentTypeError(
+                    f"item {position} ({piece.strip()!r}) must be {allowed.describe()}, "
+                    f"got {text!r}"
+                ) from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"must be comma-separated {kind}, got {text!r}")
+        return values
+
+    parse.allowed = allowed  # type: ignore[attr-defined]  # read by the bad-input tests
+    return parse
+
+
+def number_list(allowed: Interval = _ANY) -> Callable[[str], list[float]]:
+    """An argparse ``type`` for comma-separated finite floats, each within ``allowed``.
+
+    A bad item fails as ``argument --active: item 2 ('nan') must be a finite number in
+    [0, 1], got '0.1,nan'``: the flag, the item, what is allowed and the whole value.
+
+    Example::
+
+        >>> from pact_core import Interval
+        >>> parser = OneLineParser(prog="demo")
+        >>> _ = parser.add_argument("--active", type=number_list(Interval(0.0, 1.0)))
+        >>> parser.parse_args(["--active", "0.1,0.5"]).active
+        [0.1, 0.5]
+    """
+    parse = _listed(number(allowed), allowed, "numbers")
+    parse.__name__ = "number_list"
+    return parse
+
+
+def integer_list(allowed: Interval = _ANY_INTEGER) -> Callable[[str], list[int]]:
+    """An argparse ``type`` for comma-separated integers, each within ``allowed``.
+
+    See :func:`number_list`; e.g. ``--batch 1,64``.
+    """
+    parse = _listed(integer(allowed), allowed, "integers")
+    parse.__name__ = "integer_list"
     return parse
 
 
@@ -169,6 +231,8 @@ HALTING_FLAGS: dict[str, tuple[str, ...]] = {
     "threshold": ("--threshold",),
     "halting_bias": ("--halting-bias",),
     "eval_halting": ("--eval-halting", "--eval-mode"),
+    "beta": ("--beta",),
+    "lambda_p": ("--lambda-p",),
 }
 
 _HELP = {
@@ -180,6 +244,8 @@ _HELP = {
     "threshold": "halting threshold of thresholded halting (Alg. 2)",
     "halting_bias": "initial bias of the halting head",
     "eval_halting": "halting at evaluation",
+    "beta": "PonderNet's KL weight",
+    "lambda_p": "PonderNet's geometric prior, in (0, 1]",
 }
 
 
