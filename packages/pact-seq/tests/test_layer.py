@@ -299,8 +299,8 @@ def test_empty_sequence() -> None:
         ),
         (
             lambda: settings_for("nope"),
-            "method must be one of act, pact, pact-reinforce, pondernet, fixed, repeat, plain, dense, "
-            "relaxed; got 'nope'",
+            "method must be one of act, pact, pact-reinforce, pondernet, fixed, repeat, plain, "
+            "dense, relaxed; got 'nope'",
         ),
         (
             lambda: make("pact", "rnn2"),  # type: ignore[arg-type]
@@ -337,7 +337,8 @@ def test_empty_sequence() -> None:
         ),
         (
             lambda: make("pact", eval_halting="sideways"),
-            "halting must be one of act, relaxed, discrete, thresholded, median, expected, fixed; got 'sideways'",
+            "halting must be one of act, relaxed, discrete, thresholded, median, expected, "
+            "fixed; got 'sideways'",
         ),
         (
             lambda: make("repeat", eval_halting="discrete"),

@@ -28,9 +28,11 @@ from pact_seq.layer import CELL_TYPES, AdaptiveRecurrent, CellType, RecurrentOut
 from pact_seq.model import ModelOutput, SequenceModel, addition_model, parity_model
 from pact_seq.objective import training_loss
 from pact_seq.parity import ParityTask
+from pact_seq.prefix_parity import PrefixParityTask
 from pact_seq.smoothing import SOLVED_ACCURACY, smoothed_accuracy, steps_to_solve
 from pact_seq.task import Batch, Task
 from pact_seq.trainer import Trainer, run_training, train_step
+from pact_seq.transformer import AdaptiveTransformer
 
 __version__ = "0.2.0"
 
@@ -38,12 +40,14 @@ __all__ = [
     "CELL_TYPES",
     "SOLVED_ACCURACY",
     "AdaptiveRecurrent",
+    "AdaptiveTransformer",
     "AdditionTask",
     "Batch",
     "CellType",
     "Evaluation",
     "ModelOutput",
     "ParityTask",
+    "PrefixParityTask",
     "RecurrentOutput",
     "SequenceModel",
     "Task",

@@ -73,7 +73,7 @@ def _parser() -> OneLineParser:
     add("--heads", type=count, default=4, help="attention heads of the transformer")
     add("--length", type=count, default=8, help="prefix-parity sequence length")
     add("--model", choices=MODEL_CHOICES, required=True,
-        help="act, pact, pact-reinforce, pondernet, fixed; repeat (Repeat-RNN) or plain")  # fmt: skip
+        help="act, pact, pact-reinforce, pondernet, fixed; repeat (Repeat-RNN), plain")  # fmt: skip
     add("--repeats", type=count, default=None, help=f"Repeat-RNN rho (default {DEFAULT_REPEATS})")
     add_halting_arguments(parser, defaults={"max_iterations": "100 parity, 20 addition"})
     add("--steps", type=count, default=None, help="training steps (default: 200k / 1M)")
