@@ -26,7 +26,9 @@ per sample for ``[B, F]``, per token for ``[B, T, F]``, per position for
 Executions (:data:`EXECUTIONS`), all with the same results:
 
 * ``"masked"``: every iteration runs on every element (halted ones are frozen); no host
-  synchronisation at all, so it suits CUDA graphs and ``torch.compile``.
+  synchronisation at all, so it suits CUDA graphs, ``torch.compile(fullgraph=True)``
+  and ``torch.export`` (tested for every halting). The exported program runs all ``L``
+  iterations: an early exit is a data-dependent loop bound, which neither can express.
 * ``"early-exit"``: as masked, but the loop stops once every element has halted (one
   host sync per iteration).
 * ``"compact"``: as early exit, and the step runs only on the rows still active
@@ -54,8 +56,9 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, nn
 
+from pact_core._validation import HaltingInput
 from pact_core.grouping import SpatialGrouping
-from pact_core.halting import expected_iterations, halting_distribution
+from pact_core.halting import stick_breaking
 from pact_core.settings import Halting, HaltingSettings, check_choice
 from pact_core.stream import HaltingStream
 from pact_core.unrolled import unrolled_halting
@@ -401,6 +404,11 @@ def adaptive_loop(
     halting = settings.check_halting(halting)
     update = check_choice("update", update, UPDATES)
     runner = resolve_execution(execution)
+    if not runner.sync_free and torch.compiler.is_compiling():
+        raise ValueError(
+            f"execution {runner.name!r} reads halting decisions on the host, which "
+            "torch.compile and torch.export cannot trace; use 'masked' or 'unrolled'"
+        )
     runner.check(update, feature_dim, len(_batch_shape(state, feature_dim)))
     limit = settings.max_iterations
     dtype = torch.float64 if state.dtype == torch.float64 else torch.float32
@@ -582,8 +590,9 @@ def _expected(
         logits = torch.stack([grouping.pool(g) for g in logits])
     pad = torch.zeros_like(logits[:1])  # h^L = 1 whatever it holds (eq. 15)
     last_axis = torch.cat([logits, pad], dim=0).movedim(0, -1)  # [*groups, L]
-    q = halting_distribution(logits=last_axis).movedim(-1, 0)  # [L, *groups]
-    cost = expected_iterations(logits=last_axis)
+    q = stick_breaking(HaltingInput(last_axis, is_logits=True)).movedim(-1, 0)  # eq. 15
+    levels = torch.arange(1, limit + 1, dtype=q.dtype, device=q.device)
+    cost = (q * levels.view((-1,) + (1,) * (q.dim() - 1))).sum(dim=0)  # eq. 24
     if grouping is not None:
         q = torch.stack([grouping.ungroup(g) for g in q])
         cost = grouping.ungroup(cost)

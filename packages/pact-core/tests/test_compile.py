@@ -1,0 +1,71 @@
+"""The sync-free executions compile whole (``fullgraph=True``) and equal eager mode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+import pact_core as pc
+from pact_core import Halting, HaltingSettings, Method
+
+#: Every halting, and a method whose weights run it.
+CASES: tuple[tuple[Halting, Method], ...] = (
+    ("act", "act"),
+    ("relaxed", "pact"),
+    ("discrete", "pact-reinforce"),
+    ("thresholded", "pact"),
+    ("median", "pondernet"),
+    ("expected", "pondernet"),
+    ("fixed", "fixed"),
+)
+
+
+@pytest.fixture(autouse=True)
+def fresh_compiler() -> None:
+    """Every case compiles anew (dynamo caps recompilations of one code object)."""
+    torch._dynamo.reset()
+
+
+def _model(method: Method) -> pc.Adaptive:
+    torch.manual_seed(0)
+    head = None if method == "fixed" else nn.Linear(6, 1)
+    block = nn.Sequential(nn.Linear(6, 6), nn.Tanh())
+    return pc.Adaptive(block, head, HaltingSettings(method, max_iterations=4, halting_bias=0.0))
+
+
+def _run(model: pc.Adaptive, halting: Halting, execution: str) -> Callable[[Tensor], Tensor]:
+    def forward(x: Tensor) -> Tensor:
+        out = model(x, halting=halting, execution=execution)
+        loss = out.output.square().sum() + out.cost.sum()
+        return torch.stack([loss, out.iterations.sum().to(loss.dtype)])
+
+    return forward
+
+
+@pytest.mark.parametrize("execution", ["masked", "unrolled"])
+@pytest.mark.parametrize(("halting", "method"), CASES)
+def test_sync_free_executions_compile_whole_and_equal_eager(
+    halting: Halting, method: Method, execution: str
+) -> None:
+    model = _model(method)
+    x = torch.randn(5, 6)
+    forward = _run(model, halting, execution)
+    compiled = torch.compile(forward, fullgraph=True, backend="aot_eager")  # no graph break
+    torch.manual_seed(1)
+    got = compiled(x)
+    torch.manual_seed(1)
+    expected = forward(x)
+    torch.testing.assert_close(got, expected)
+    got[0].backward()
+    assert all(p.grad is not None for p in model.block.parameters())
+
+
+@pytest.mark.parametrize("execution", ["early-exit", "compact"])
+def test_executions_that_sync_say_so_under_compile(execution: str) -> None:
+    compiled = torch.compile(_run(_model("pact"), "thresholded", execution), fullgraph=True,
+                             backend="eager")  # fmt: skip
+    with pytest.raises(Exception, match="cannot trace; use 'masked' or 'unrolled'"):
+        compiled(torch.randn(5, 6))
