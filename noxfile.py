@@ -121,7 +121,14 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run the benchmarks (speed and memory); prints the machine beside the numbers."""
     _install(session, "pact-bench")
-    session.run("python", "-m", "pact_bench.halting", *session.posargs)
+    session.run("python", "-m", "pact_bench.overhead", "--json", "bench/overhead.json")
     session.run("python", "-m", "pact_seq.benchmark", *session.posargs)
     session.run("python", "-m", "pact_seq.benchmark", "--execution", "early-exit", *session.posargs)
     session.run("python", "-m", "pact_bench.speedup", "--arch", "resnet32", "--batch", "1,64")
+
+
+@nox.session(default=False)
+def gpu(session: nox.Session) -> None:
+    """The GPU check: CUDA tests and benchmarks into gpu-check/ (smoke sizes without CUDA)."""
+    _install(session, "pact-bench", "test")
+    session.run("python", "-m", "pact_bench.gpu_check", "--out", "gpu-check", *session.posargs)

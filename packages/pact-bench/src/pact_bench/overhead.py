@@ -246,6 +246,14 @@ def _module(variant: Variant, k: int) -> nn.Module:
     return _Pact(k, method, variant.halting, variant.execution)  # type: ignore[arg-type]
 
 
+def _compiled(module: nn.Module, mode: str | None) -> nn.Module:
+    """``module`` with its forward compiled (``mode``), or itself in eager mode."""
+    if mode is None:
+        return module
+    module.forward = torch.compile(module.forward, mode=mode)
+    return module
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -261,6 +269,7 @@ def measure_overhead(
     device: torch.device | str = "cpu",
     modes: Sequence[str] = ("train", "eval"),
     progress: Callable[[str], None] | None = None,
+    compile_mode: str | None = None,
 ) -> list[OverheadRow]:
     """Time every variant at every ``K`` in interleaved rounds; see the module docstring.
 
@@ -273,6 +282,9 @@ def measure_overhead(
         device: Where to run.
         modes: ``train`` and/or ``eval``.
         progress: Called with a line per finished (K, mode).
+        compile_mode: ``torch.compile`` every variant's model with this mode (e.g.
+            ``"default"``, or ``"reduce-overhead"`` for CUDA graphs); only sync-free
+            executions (``masked``, ``unrolled``) can be compiled. ``None``: eager.
 
     Returns:
         One :class:`OverheadRow` per variant, ``K`` and mode.
@@ -348,6 +360,9 @@ def _parser() -> OneLineParser:
     add("--warmup", type=count, default=3, help="untimed steps per variant first")
     add("--threads", type=count, default=1, help="torch CPU threads")
     add("--device", type=parse_device, default="auto", help="auto, cpu, cuda, cuda:N")
+    add("--compile", dest="compile_mode", default=None,
+        choices=("default", "reduce-overhead", "max-autotune"),
+        help="torch.compile every model (sync-free executions only)")  # fmt: skip
     add("--json", type=Path, default=None, help="also write the rows and the machine here")
     return parser
 
@@ -376,6 +391,7 @@ def _overhead(argv: list[str] | None) -> int:
         device=args.device,
         modes=args.modes,
         progress=report,
+        compile_mode=args.compile_mode,
     )
     print(table(rows))
     print(f"\n{environment.summary()}")
@@ -383,7 +399,12 @@ def _overhead(argv: list[str] | None) -> int:
         record: dict[str, Any] = {
             "rows": [asdict(r) for r in rows],
             "machine": environment.as_dict(),
-            "settings": {"rounds": args.rounds, "steps": args.steps, "warmup": args.warmup},
+            "settings": {
+                "rounds": args.rounds,
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "compile": args.compile_mode,
+            },
         }
         write_json(json_path, record)
     return 0
