@@ -212,10 +212,32 @@ def test_ponder_maps_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture
     assert ponder_maps.main(["--from-data", str(bad)]) == 1
     assert "not the data of a ponder map" in capsys.readouterr().err
     assert ponder_maps.main(["--from-data", str(bad), "--scale", "1000"]) == 2
-    assert "--scale must be <= 16, got 1000" in capsys.readouterr().err
+    assert "argument --scale: must be an integer in [1, 16], got '1000'" in capsys.readouterr().err
 
 
 def test_old_mode_names_still_train(cifar: Path, tmp_path: Path) -> None:
     out = tmp_path / "old"
     assert train.main(common(cifar, out, "--mode", "dense", "--steps", "1")) == 0
     assert load_checkpoint(out / "checkpoint.pt")["model_config"]["settings"]["method"] == "fixed"
+
+
+def test_gradient_variance_is_logged(cifar: Path, tmp_path: Path) -> None:
+    out = tmp_path / "variance"
+    argv = common(cifar, out, "--method", "fixed", "--steps", "4", "--log-every", "2")
+    assert train.main([*argv, "--grad-variance"]) == 0
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    spreads = [r["grad_variance_log10"] for r in records if r.get("event") == "train"]
+    assert len(spreads) == 2 and all(isinstance(v, float) for v in spreads)
+
+
+def test_gradient_variance_of_known_gradients() -> None:
+    from pact_vision.gradients import GradientVariance
+
+    weight = torch.nn.Parameter(torch.zeros(2))
+    tracker = GradientVariance([weight])
+    for grad in ([1.0, 3.0], [3.0, 5.0]):  # per-element variance 1 and 1
+        weight.grad = torch.tensor(grad)
+        tracker.observe()
+    value = tracker.log10_variance()
+    assert value is not None and abs(value - 0.0) < 1e-12
+    assert tracker.log10_variance() is None  # the window was reset

@@ -48,8 +48,8 @@ from pact_core import (
 )
 from pact_core.runs import (
     COUNT,
+    LEARNING_RATE,
     NONNEGATIVE,
-    POSITIVE,
     WHOLE,
     DivergedError,
     DivergenceGuard,
@@ -84,6 +84,7 @@ from pact_vision.checkpoint import (
 from pact_vision.datasets import DATASETS, DatasetName, ImageSet, load_dataset
 from pact_vision.distributed import Runtime, setup_runtime
 from pact_vision.evaluation import evaluate_model
+from pact_vision.gradients import GradientVariance
 from pact_vision.models import AdaptiveResNet, max_iterations_of
 from pact_vision.schedule import BatchSampler, learning_rate
 
@@ -111,6 +112,7 @@ RESUMABLE_CHANGES = frozenset(
         "device",
         "threads",
         "progress",
+        "grad_variance",
         "log_every",
         "checkpoint_every",
         "eval_every",
@@ -161,6 +163,7 @@ class TrainConfig:
     stop_at: int = 0
     threads: int = 0
     progress: bool = True
+    grad_variance: bool = False
 
     @property
     def base_lr(self) -> float:
@@ -175,7 +178,7 @@ class TrainConfig:
         "batch_size": COUNT,
         "log_every": COUNT,
         "checkpoint_every": COUNT,
-        "lr": POSITIVE,
+        "lr": LEARNING_RATE,
         "momentum": Interval(0.0, 1.0, high_closed=False),
         "weight_decay": NONNEGATIVE,
         "baseline_decay": Interval(0.0, 1.0, high_closed=False),
@@ -268,7 +271,8 @@ def _build(config: TrainConfig, image_shape: Sequence[int], num_classes: int) ->
         config.halting, num_classes=num_classes, in_channels=image_shape[0], group=config.group
     )
     if config.init is not None:
-        load_backbone(model, load_checkpoint(config.init, data_shape=image_shape)["model"])
+        dense = load_checkpoint(config.init, data_shape=image_shape, data_name=config.data)
+        load_backbone(model, dense["model"])
     return model
 
 
@@ -337,6 +341,7 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
         log.write({"event": "resume", "step": step})
 
     guard = DivergenceGuard(runtime.device)
+    variance = GradientVariance(list(model.parameters())) if config.grad_variance else None
     zero = torch.zeros((), dtype=torch.float64, device=runtime.device)
     sums = {"loss": zero.clone(), "ce": zero.clone(), "cost": zero.clone(), "correct": zero.clone()}
     sums["flops"] = zero.clone()
@@ -367,6 +372,9 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
         ).total
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if variance is not None:
+            scaler.unscale_(optimizer)  # the true gradients (a no-op without AMP scaling)
+            variance.observe()
         scaler.step(optimizer)
         scaler.update()
         step += 1
@@ -392,6 +400,9 @@ def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
                 raise
         if step % config.log_every == 0 or step == config.steps:
             metrics = _log_metrics(runtime, sums, window, step, lr, last_time)
+            spread = None if variance is None else variance.log10_variance()
+            if spread is not None:
+                metrics["grad_variance_log10"] = spread
             log.write({"event": "train", **metrics})
             progress.update(step, {k: metrics[k] for k in ("loss", "accuracy", "mflops")})
             for value in sums.values():
@@ -507,7 +518,7 @@ def _parser() -> OneLineParser:
     add("--device", type=parse_device, default=defaults.device, help="auto, cpu, cuda, cuda:N")
     add("--amp", default=defaults.amp, choices=("auto", "on", "off"))
     add("--channels-last", default=defaults.channels_last, choices=("auto", "on", "off"))
-    add("--group", type=int, choices=GROUP_SIZES, default=defaults.group,
+    add("--group", type=integer(COUNT), choices=GROUP_SIZES, default=defaults.group,
         help="halting patch side")  # fmt: skip
     _flag(parser, "baseline_decay", default=defaults.baseline_decay)
     _flag(parser, "seed", default=defaults.seed)
@@ -519,6 +530,8 @@ def _parser() -> OneLineParser:
     _flag(parser, "stop_at", default=0, help="stop with a checkpoint after this step")
     _flag(parser, "threads", default=0, help="CPU threads (0: torch's default)")
     add("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    add("--grad-variance", action="store_true",
+        help="log log10 of the gradient variance over each log window (fig. 4)")  # fmt: skip
     return parser
 
 
