@@ -31,6 +31,7 @@ def test_quick_comparison_writes_every_file(quick_run: tuple[Path, str]) -> None
     out, _ = quick_run
     for name in (
         "results.json",
+        "results_table.json",
         "results.csv",
         "seq_accuracy_vs_steps.png",
         "seq_accuracy_vs_flops.png",
@@ -103,6 +104,31 @@ def test_results_csv_matches_json(quick_run: tuple[Path, str]) -> None:
     assert len(rows) == len(json.loads((out / "results.json").read_text())["rows"])
 
 
+def test_finding_7_results_table_json_is_a_flat_table_pandas_reads(
+    quick_run: tuple[Path, str],
+) -> None:
+    """Issue 14, finding 7: ``pd.read_json(results.json)`` failed on the nested record.
+
+    ``results_table.json`` holds the rows as a list of flat objects (``orient="records"``),
+    one key per column, scalars only; ``results.json`` stays the full nested record.
+    """
+    out, _ = quick_run
+    table = json.loads(
+        (out / "results_table.json").read_text(),
+        parse_constant=lambda name: pytest.fail(f"non-strict JSON: {name}"),
+    )
+    nested = json.loads((out / "results.json").read_text())
+    assert isinstance(table, list) and table == nested["rows"]
+    for row in table:
+        assert list(row) == list(COLUMNS)
+        assert all(v is None or isinstance(v, str | int | float) for v in row.values())
+    assert set(nested) >= {"environment", "rows", "curves"}  # the full record is kept
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.read_json(out / "results_table.json")
+    assert list(frame.columns) == list(COLUMNS) and len(frame) == len(table)
+    assert set(frame["part"]) == {"seq", "vision"}
+
+
 def test_markdown_table_is_printed(quick_run: tuple[Path, str]) -> None:
     _, stdout = quick_run
     assert "### Sequence models" in stdout
@@ -128,15 +154,16 @@ def test_a_second_run_reuses_finished_training(quick_run: tuple[Path, str]) -> N
     assert summary.stat().st_mtime_ns == before
 
 
-def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    assert main(argv) == 2
+def _one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], status: int = 2) -> str:
+    assert main(argv) == status
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err
     return err
 
 
 def test_bad_runs_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    err = _one_line_error(capsys, ["--runs", str(tmp_path / "missing"), "--out", str(tmp_path)])
+    argv = ["--runs", str(tmp_path / "missing"), "--out", str(tmp_path)]
+    err = _one_line_error(capsys, argv, status=1)
     assert "neither a pact_seq.train run" in err
 
 
@@ -149,14 +176,15 @@ def test_unknown_arch(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
 def test_unwritable_out(capsys: pytest.CaptureFixture[str]) -> None:
     # Nothing can create directories in /proc, not even root (as CI runs).
     err = _one_line_error(capsys, ["--quick", "--out", "/proc/pact-results"])
-    assert "cannot write to --out /proc/pact-results" in err
+    assert "--out /proc/pact-results cannot be created" in err
 
 
 def test_out_that_is_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     target = tmp_path / "file"
     target.write_text("x")
     err = _one_line_error(capsys, ["--quick", "--out", str(target)])
-    assert "cannot write to --out" in err
+    assert f"--out {target} exists and is not a directory" in err
+    assert target.read_text() == "x"
 
 
 def test_paper_preset_is_the_published_scale() -> None:

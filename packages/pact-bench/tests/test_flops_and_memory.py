@@ -30,7 +30,7 @@ def test_flops_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "message"),
     [
         (["--arch", "resnet33"], "resnet33"),
-        (["--arch", "resnet32", "--halting", "soft"], "--halting must be one of"),
+        (["--arch", "resnet32", "--halting", "soft"], "argument --halting/--mode: invalid choice"),
         (["--arch", "resnet32", "--halting", "act"], "give --checkpoint"),
     ],
 )

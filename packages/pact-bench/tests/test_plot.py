@@ -52,7 +52,8 @@ def test_a_run_stopped_when_solved_keeps_its_last_value() -> None:
     np.testing.assert_allclose(median, [0.55, 0.65, 0.75])  # a is 0.6 at 3000
 
 
-def test_smoothed_curves_are_drawn_within_the_raw_range() -> None:
+def test_finding_7_smoothed_curves_are_drawn_within_the_raw_range() -> None:
+    """Issue 14, finding 7: the smoothed curves rose above 1.0 (the edge overshoot)."""
     # A sharp rise to 100%: the cubic's edge overshoots above 1.
     raw = [0.5] * 60 + [1.0] * 90
     smoothed = smoothed_accuracy(raw)
@@ -174,10 +175,12 @@ def test_formats_and_bad_data_files(tmp_path: Path, capsys: pytest.CaptureFixtur
         plot.save_figure(_curves_data(), tmp_path / "x.jpg")
     assert not list(tmp_path.iterdir())  # nothing written
     (tmp_path / "plain.json").write_text(json.dumps({"kind": "xy"}))
-    assert plot.main([str(tmp_path / "plain.json")]) == 2
+    assert plot.main([str(tmp_path / "plain.json")]) == 1
     assert "not a pact figure data file" in capsys.readouterr().err
-    assert plot.main([str(tmp_path / "missing.json")]) == 2
+    assert plot.main([str(tmp_path / "missing.json")]) == 1
     assert "cannot read figure data" in capsys.readouterr().err
+    assert plot.main([str(tmp_path / "plain.json"), "--out", str(tmp_path / "x.gif")]) == 2
+    assert "--out: cannot write a figure as 'gif'" in capsys.readouterr().err
 
 
 def test_wide() -> None:

@@ -85,9 +85,11 @@ def test_mixed_tasks_are_refused(
     assert train_main(["--task", "addition", "--numbers", "2", "--digits", "1", *TINY,
                        "--model", "plain", "--out", str(addition)]) == 0  # fmt: skip
     capsys.readouterr()
-    assert main(["--runs", str(parity_runs[0]), str(addition)]) == 2
+    assert main(["--runs", str(parity_runs[0]), str(addition)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == "error: --runs mixes tasks (addition, parity); give one task"
+    assert (
+        err == "pact_bench.seq_report: error: --runs mixes tasks (addition, parity); give one task"
+    )
     # Alone, the addition run is tabulated with its digit accuracy beside sequence accuracy.
     assert main(["--runs", str(addition)]) == 0
     header, _, row = capsys.readouterr().out.splitlines()[:3]
@@ -99,12 +101,13 @@ def test_mixed_tasks_are_refused(
 def test_missing_runs_are_a_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--runs", str(tmp_path / "nope")]) == 2
-    assert capsys.readouterr().err.strip() == f"error: --runs: no such directory: {tmp_path}/nope"
+    error = "pact_bench.seq_report: error:"
+    assert main(["--runs", str(tmp_path / "nope")]) == 1
+    assert capsys.readouterr().err.strip() == f"{error} --runs: no such directory: {tmp_path}/nope"
     (tmp_path / "commands.txt").write_text("")
-    assert main(["--runs", str(tmp_path / "commands.txt")]) == 2
-    assert capsys.readouterr().err.strip() == "error: none of --runs is a directory"
-    assert main(["--runs", str(tmp_path)]) == 2
+    assert main(["--runs", str(tmp_path / "commands.txt")]) == 1
+    assert capsys.readouterr().err.strip() == f"{error} none of --runs is a directory"
+    assert main(["--runs", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert "is not a finished pact_seq.train run" in err and "\n" not in err
 

@@ -103,8 +103,11 @@ def test_speedup_cli_writes_rows(tmp_path: Path, capsys: pytest.CaptureFixture[s
     ("argv", "message"),
     [
         (["--masks", "stripes"], "--masks: unknown kind 'stripes'"),
-        (["--active", "1.5"], "--active fractions must lie in [0, 1]"),
-        (["--batch", "0"], "--batch sizes must be >= 1"),
+        (
+            ["--active", "1.5"],
+            "argument --active: item 1 ('1.5') must be a finite number in [0, 1]",
+        ),
+        (["--batch", "1,0"], "argument --batch: item 2 ('0') must be an integer >= 1"),
         (["--arch", "resnet33"], "arch must be resnet<6n+2>"),
         (["--masks", "", "--checkpoint", "x.pt"], "--checkpoint needs --data"),
     ],

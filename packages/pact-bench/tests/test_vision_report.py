@@ -122,10 +122,11 @@ def test_bad_reports_are_one_line_errors(
 ) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    assert main(["--evals", str(bad)]) == 2
+    assert main(["--evals", str(bad)]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {bad} is not a pact_vision.evaluate --json report")
+    prefix = f"pact_bench.vision_report: error: {bad} is not a pact_vision.evaluate --json report"
+    assert err.startswith(prefix)
     gone = tmp_path / "gone.json"
     gone.write_text(json.dumps({"checkpoint": str(tmp_path / "nope.pt"), "results": []}))
-    assert main(["--evals", str(gone)]) == 2
+    assert main(["--evals", str(gone)]) == 1
     assert "nope.pt" in capsys.readouterr().err

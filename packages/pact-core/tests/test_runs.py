@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import os
 import platform
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pact_core import runs
+from pact_core import Interval, runs
 
 
 def test_resolve_device() -> None:
@@ -150,7 +153,7 @@ def test_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
         "tool: error: argument --n: must be an integer >= 1, got 'x'\n"
     )
     for bad in ("nan", "inf", "-1", "1e400"):
-        assert runs.run_main("tool", lambda bad=bad: body(["--tau", bad])) == 2
+        assert runs.run_main("tool", functools.partial(body, ["--tau", bad])) == 2
         err = capsys.readouterr().err
         assert err == f"tool: error: argument --tau: must be a finite number >= 0, got '{bad}'\n"
     assert runs.run_main("tool", lambda: body(["--n", str(10**400)])) == 2
@@ -217,3 +220,65 @@ def test_retained_memory_is_not_faulted_in_again() -> None:
         pytest.skip(f"glibc's default thresholds fault only {default} pages per pass here")
     retained = faults("retain")
     assert retained * 10 < default, f"{retained} faults retained against {default} by default"
+
+
+def test_list_flags_check_every_item(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = runs.OneLineParser(prog="tool")
+    parser.add_argument("--batch", type=runs.integer_list(runs.COUNT))
+    parser.add_argument("--active", type=runs.number_list(Interval(0.0, 1.0)))
+    assert parser.parse_args(["--batch", "1,64", "--active", "0.1, 1"]).batch == [1, 64]
+    assert parser.parse_args(["--active", "0.1, 1"]).active == [0.1, 1.0]
+
+    def body(argv: list[str]) -> int:
+        parser.parse_args(argv)
+        return 0
+
+    assert runs.run_main("tool", lambda: body(["--batch", "1,0"])) == 2
+    assert capsys.readouterr().err == (
+        "tool: error: argument --batch: item 2 ('0') must be an integer >= 1, got '1,0'\n"
+    )
+    assert runs.run_main("tool", lambda: body(["--active", "0.1,nan"])) == 2
+    assert "argument --active: item 2 ('nan') must be a finite number in [0, 1]" in (
+        capsys.readouterr().err
+    )
+    assert runs.run_main("tool", lambda: body(["--active", ","])) == 2
+    assert "must be comma-separated numbers" in capsys.readouterr().err
+    assert runs.integer_list(runs.COUNT).allowed == runs.COUNT  # type: ignore[attr-defined]
+
+
+def test_check_output_dir(tmp_path: Path) -> None:
+    with pytest.raises(runs.UsageError, match="--out must name a directory, got ''"):
+        runs.check_output_dir("", "--out")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(runs.UsageError, match="exists and is not a directory"):
+        runs.check_output_dir(tmp_path / "file", "--out")
+    with pytest.raises(runs.UsageError, match="cannot be created"):
+        runs.check_output_dir(tmp_path / "file" / "sub", "--out")
+    kept = tmp_path / "out" / "results.json"
+    kept.parent.mkdir()
+    kept.write_text("{}")
+    orphan = tmp_path / "out" / ".results.json.abc.tmp"
+    orphan.write_text("half")
+    assert runs.check_output_dir(tmp_path / "out", "--out", files=["results.json"]) == kept.parent
+    assert kept.read_text() == "{}" and not orphan.exists()
+
+
+def test_jsonl_log_is_strict_json(tmp_path: Path) -> None:
+    log = runs.JsonlLog(tmp_path / "log.jsonl")
+    log.write({"loss": float("nan")})
+    (line,) = (tmp_path / "log.jsonl").read_text().splitlines()
+    record = json.loads(line, parse_constant=lambda c: pytest.fail(f"non-strict {c}"))
+    assert record["loss"] is None and "loss" in record["nulls"]
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    mask = os.umask(0o022)
+    try:
+        runs.write_text_atomic(tmp_path / "new.txt", "x")
+        assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o644  # not mkstemp's 0o600
+        (tmp_path / "kept.txt").write_text("old")
+        (tmp_path / "kept.txt").chmod(0o640)
+        runs.save_atomic({"a": 1}, tmp_path / "kept.txt")
+        assert stat.S_IMODE((tmp_path / "kept.txt").stat().st_mode) == 0o640
+    finally:
+        os.umask(mask)

@@ -13,9 +13,25 @@ minutes on a laptop CPU:
 
 Given run directories (``--runs DIR ...``) from ``pact_seq.train`` or
 ``pact_vision.train``, it tabulates their real results instead. It prints Markdown
-tables and writes ``results.json``, ``results.csv`` and figures to ``--out``: matplotlib
-PNGs (``--format svg`` or ``pdf`` for vector files), each with the JSON data it was drawn
-from beside it (``python -m pact_bench.plot FILE.json`` draws it again).
+tables and writes to ``--out`` (checked and created before any work; what it already
+holds is kept, and finished training runs in ``seq-runs/`` are reused):
+
+* ``results.json``: the full record, nested: the environment, the preset (or the run
+  directories), the wall time, every row (``rows``) and every training curve
+  (``curves``);
+* ``results_table.json``: the rows alone as a flat table, a JSON list with one object
+  per row and one key per column (:class:`pact_bench.results.Row`), the layout
+  ``pandas.DataFrame.to_json(orient="records")`` writes, so that
+  ``pandas.read_json("results_table.json")`` reads it as it is;
+* ``results.csv``: the same table as CSV;
+* figures: matplotlib PNGs (``--format svg`` or ``pdf`` for vector files), each with the
+  JSON data it was drawn from beside it (``python -m pact_bench.plot FILE.json`` draws it
+  again).
+
+Every JSON file is strict: a number that is not finite is written as ``null`` (with a
+``"nulls"`` entry saying which, in ``results.json``). Bad input fails in one line before
+any work (exit status 2); a missing or mismatched run, checkpoint or data set in one
+line too (exit status 1).
 """
 
 from __future__ import annotations
@@ -44,10 +60,22 @@ from pact_bench.compare_vision import (
 )
 from pact_bench.environment import describe_environment
 from pact_bench.figures import accuracy_flops_data, latency_data, training_curves_data
+from pact_bench.flops import load_vision_model
 from pact_bench.plot import FIGURE_FORMATS, FigureData, save_figure
-from pact_bench.results import Row, markdown_tables, write_csv, write_json
-from pact_core.runs import RunError, resolve_device, retain_freed_memory
-from pact_vision import CheckpointError, DataError, max_iterations_of
+from pact_bench.results import Row, markdown_tables, write_csv, write_json, write_table
+from pact_core.runs import (
+    COUNT,
+    OneLineParser,
+    RunError,
+    UsageError,
+    check_output_dir,
+    integer,
+    parse_device,
+    retain_freed_memory,
+    run_main,
+)
+from pact_vision import load_dataset, max_iterations_of
+from pact_vision.datasets import DATASETS
 
 __all__ = ["PRESETS", "Preset", "main"]
 
@@ -105,9 +133,14 @@ PRESETS: dict[str, Preset] = {
 }  # fmt: skip
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pact_bench.compare",
+PROG = "pact_bench.compare"
+#: The files ``--out`` receives beside the figures.
+RESULT_FILES = ("results.json", "results_table.json", "results.csv")
+
+
+def _parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=PROG,
         description="Compare ACT, PACT, Repeat-RNN and SACT/PSACT: accuracy, FLOPs, time, memory.",
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
@@ -120,7 +153,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="tabulate these pact_seq.train / pact_vision.train runs instead",
     )
-    parser.add_argument("--out", type=Path, default=Path("pact-results"), help="output directory")
+    parser.add_argument(
+        "--out",
+        default="pact-results",
+        help="output directory (results.json, results_table.json, results.csv, figures)",
+    )
     parser.add_argument("--arch", default=None, help="vision architecture (resnet<6n+2>)")
     parser.add_argument(
         "--vision-checkpoint",
@@ -128,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="measure this pact_vision checkpoint's own halting",
     )
-    parser.add_argument("--data", default=None, help="cifar10 or fashion-mnist, for checkpoints")
+    parser.add_argument("--data", choices=DATASETS, default=None, help="for vision checkpoints")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument(
         "--skip",
@@ -137,22 +174,24 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="leave out one half of the comparison",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--device", type=parse_device, default="auto", help="auto, cpu, cuda or cuda:N"
+    )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=integer(COUNT),
         default=None,
         help="torch CPU threads (default: 1 to train the small sequence models, which "
         "gain nothing from more and lose much on a busy machine; all for vision)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=integer(), default=0)
     parser.add_argument(
         "--format",
         choices=FIGURE_FORMATS,
         default="png",
         help="file format of the figures (each with its .json data)",
     )
-    return parser  # fmt: skip
+    return parser
 
 
 def _status(start: float) -> Any:
@@ -162,50 +201,75 @@ def _status(start: float) -> Any:
     return status
 
 
-def _check_out(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f"cannot write to --out {out}: {error.strerror or error}") from None
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run the comparison; print Markdown tables and write results to ``--out``."""
+    """Run the comparison; print Markdown tables and write results to ``--out``.
+
+    Returns:
+        0; 2 on bad input, 1 on a missing or mismatched run, checkpoint or data set (one
+        line on stderr).
+    """
+    return run_main(PROG, lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    retain_freed_memory()  # time the computation, not page faults (pact_core.runs)
     start = time.perf_counter()
     status = _status(start)
-    try:
-        preset = PRESETS["quick" if args.quick else args.preset]
-        if args.arch is not None:
+    preset = PRESETS["quick" if args.quick else args.preset]
+    if args.arch is not None:
+        try:
             n = max_iterations_of(args.arch)  # unknown arch: one-line error before any work
-            units = tuple(sorted({1, max(1, n // 2), n}))
-            preset = Preset(
-                preset.name, preset.description, preset.seq,
-                VisionPreset(args.arch, preset.vision.batches, units, preset.vision.min_run_time),
-            )  # fmt: skip
-        if args.threads is not None:
-            if args.threads < 1:
-                raise ValueError(f"--threads must be >= 1, got {args.threads}")
-            torch.set_num_threads(args.threads)
-        device = resolve_device(args.device)
-        _check_out(args.out)
-        rows, curves = _collect(args, preset, device, status)
-    except (ValueError, RunError, CheckpointError, DataError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        except ValueError as error:
+            raise UsageError(f"--arch: {error}") from None
+        units = tuple(sorted({1, max(1, n // 2), n}))
+        preset = Preset(
+            preset.name, preset.description, preset.seq,
+            VisionPreset(args.arch, preset.vision.batches, units, preset.vision.min_run_time),
+        )  # fmt: skip
+    out = check_output_dir(args.out, "--out", files=RESULT_FILES)
+    _check_inputs(args)
+    retain_freed_memory()  # time the computation, not page faults (pact_core.runs)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device: torch.device = args.device
+    args.out = out
+    rows, curves = _collect(args, preset, device, status)
     wall = time.perf_counter() - start
     environment = describe_environment(device)
     _write(
-        args.out, rows, curves, preset, environment.as_dict(), wall, runs=args.runs,
+        out, rows, curves, preset, environment.as_dict(), wall, runs=args.runs,
         format=args.format,
     )  # fmt: skip
     print(_report(rows, preset, environment.summary(), wall, args.runs is not None))
-    print(f"\nwrote results.json, results.csv and figures to {args.out}/", file=sys.stderr)
+    print(f"\nwrote {', '.join(RESULT_FILES)} and figures to {out}/", file=sys.stderr)
     return 0
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Refuse runs, checkpoints and data that cannot be used, before any work.
+
+    Raises:
+        UsageError: For a vision run or checkpoint without ``--data``.
+        RunError: For a directory that holds no run, missing data, or a vision checkpoint
+            (of a run or ``--vision-checkpoint``) that is missing, foreign, or trained on
+            images of another shape than ``--data``'s.
+    """
+    if args.runs is not None:
+        args.kinds = {directory: _run_kind(directory, args.data) for directory in args.runs}
+        vision = [directory for directory, kind in args.kinds.items() if kind == "vision"]
+        if vision:
+            shape = load_dataset(args.data, args.data_dir).test.images.shape[1:]
+            for directory in vision:
+                load_vision_model(directory, data_shape=shape, data_name=args.data)
+        return
+    checkpoint = args.vision_checkpoint
+    if checkpoint is None or "vision" in args.skip:
+        return
+    if args.data is None:
+        raise UsageError("--vision-checkpoint needs --data (cifar10 or fashion-mnist)")
+    load_vision_model(checkpoint)  # a missing or foreign checkpoint: before the data
+    shape = load_dataset(args.data, args.data_dir).test.images.shape[1:]
+    load_vision_model(checkpoint, data_shape=shape, data_name=args.data)
 
 
 def _run_kind(directory: Path, data: str | None) -> str:
@@ -214,9 +278,10 @@ def _run_kind(directory: Path, data: str | None) -> str:
         return "seq"
     if (directory / "checkpoint.pt").is_file() or directory.is_file():
         if data is None:
-            raise ValueError(f"the vision run {directory} needs --data (cifar10 or fashion-mnist)")
+            raise UsageError(f"the vision run {directory} needs --data (cifar10 or fashion-mnist)")
+        load_vision_model(directory)  # a missing or foreign checkpoint: one line, now
         return "vision"
-    raise ValueError(
+    raise RunError(
         f"{directory} is neither a pact_seq.train run (no summary.json) nor a "
         "pact_vision.train run (no checkpoint.pt)"
     )
@@ -228,8 +293,7 @@ def _collect(
     rows: list[Row] = []
     curves: list[TrainingCurve] = []
     if args.runs is not None:
-        kinds = {directory: _run_kind(directory, args.data) for directory in args.runs}
-        for directory, kind in kinds.items():
+        for directory, kind in args.kinds.items():
             if kind == "seq":
                 run_rows, curve = read_seq_run(directory)
                 rows += run_rows
@@ -285,6 +349,7 @@ def _write(
         "curves": [asdict(c) for c in curves],
     }
     write_json(out / "results.json", payload)
+    write_table(out / "results_table.json", rows)
     write_csv(out / "results.csv", rows)
     for name, data in _figures(rows, curves):
         save_figure(data, out / name, format=format)

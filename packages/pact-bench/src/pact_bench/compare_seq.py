@@ -24,6 +24,7 @@ from pact_bench.results import Row
 from pact_core import WarmUp
 from pact_core.runs import RunError, resolve_device
 from pact_seq import (
+    SequenceModel,
     TrainConfig,
     build_model,
     build_task,
@@ -277,9 +278,15 @@ def _train_config(data: dict[str, Any]) -> TrainConfig:
 
 
 def flops_per_step(config: TrainConfig) -> int:
-    """FLOPs of one cell iteration plus its halting head, per sequence, for ``config``."""
+    """FLOPs of one cell iteration plus its halting head, per sequence, for ``config``.
+
+    Raises:
+        ValueError: For a model that is not recurrent (``config.arch``).
+    """
     with torch.random.fork_rng():
         model = build_model(config, build_task(config))
+    if not isinstance(model, SequenceModel):
+        raise ValueError(f"cell FLOPs are counted for recurrent models, not {config.arch} ones")
     layer = model.recurrent
     return cell_step_flops(layer.cell, layer.halting_head, layer.state_size)
 

@@ -145,6 +145,9 @@ def run_vision_comparison(
 
     Raises:
         ValueError: On a bad preset, or a checkpoint without ``data``.
+        CheckpointError: If the checkpoint is not a pact-vision one, or was trained on
+            images of another shape than ``data``'s (one line).
+        DataError: If the data set is missing.
     """
     torch.manual_seed(seed)
     if checkpoint is not None:
@@ -195,8 +198,10 @@ def _checkpoint_rows(
     device: torch.device,
     status: Callable[[str], None],
 ) -> list[Row]:
-    model = load_vision_model(checkpoint).to(device)
+    load_vision_model(checkpoint)  # a missing or foreign checkpoint: before the data
     test = load_dataset(data, data_dir).test  # type: ignore[arg-type]
+    shape = test.images.shape[1:]
+    model = load_vision_model(checkpoint, data_shape=shape, data_name=data).to(device)
     subset = ImageSet(test.images[: preset.eval_images], test.labels[: preset.eval_images])
     arch = f"resnet{6 * model.max_iterations + 2}"
     haltings: Sequence[Halting] = ("fixed",)
@@ -226,6 +231,9 @@ def read_vision_run(
 
     Raises:
         ValueError: If ``directory`` holds no checkpoint or ``data`` is missing.
+        CheckpointError: If the checkpoint is not a pact-vision one, or was trained on
+            images of another shape than ``data``'s (one line).
+        DataError: If the data set is missing.
     """
     checkpoint = directory / "checkpoint.pt" if directory.is_dir() else directory
     if not checkpoint.is_file():
@@ -235,9 +243,11 @@ def read_vision_run(
         )
     if data is None:
         raise ValueError(f"the vision run {directory} needs --data (cifar10 or fashion-mnist)")
-    model = load_vision_model(checkpoint).to(device)
-    method = model.settings.method
+    load_vision_model(checkpoint)  # a missing or foreign checkpoint: before the data
     test = load_dataset(data, data_dir).test  # type: ignore[arg-type]
+    shape = test.images.shape[1:]
+    model = load_vision_model(checkpoint, data_shape=shape, data_name=data).to(device)
+    method = model.settings.method
     arch = f"resnet{6 * model.max_iterations + 2}"
     return [
         Row(

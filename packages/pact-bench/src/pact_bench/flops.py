@@ -8,15 +8,16 @@
 * :func:`cell_step_flops` is one step of a pact-seq layer's cell and halting head, per
   sequence; times the executed ponder steps it gives FLOPs per input.
 
-``python -m pact_bench.flops --arch resnet110`` prints the dense count, 505775360.
+``python -m pact_bench.flops --arch resnet110`` prints the dense count, 505775360. With
+``--checkpoint C --data D`` it counts a trained model's own halting on ``D``'s test images;
+a checkpoint trained on images of another shape (Fashion-MNIST against CIFAR-10) is
+refused in one line.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,9 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from pact_core import HALTINGS
+from pact_core.runs import COUNT, OneLineParser, UsageError, integer, run_main, to_json
 from pact_vision import (
     AdaptiveResNet,
-    CheckpointError,
-    DataError,
     ImageSet,
     build_model,
     evaluate_model,
@@ -37,6 +37,8 @@ from pact_vision import (
     max_iterations_of,
     resnet,
 )
+from pact_vision.checkpoint import run_config
+from pact_vision.datasets import DATASETS
 
 __all__ = [
     "cell_step_flops",
@@ -107,87 +109,105 @@ def cell_step_flops(cell: nn.Module, head: nn.Module | None, state_size: int) ->
     return flops
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pact_bench.flops",
-        description="FLOPs per image of a CIFAR ResNet, as SACT counts them.",
+PROG = "pact_bench.flops"
+
+
+def _parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=PROG, description="FLOPs per image of a CIFAR ResNet, as SACT counts them."
     )
-    parser.add_argument("--arch", default="resnet32", help="resnet<6n+2>: resnet32, resnet110, ...")
-    parser.add_argument(
-        "--halting",
-        "--mode",
-        default="fixed",
-        help=f"one of {', '.join(HALTINGS)} (fixed: every unit, a dense ResNet)",
-    )
-    parser.add_argument("--checkpoint", type=Path, default=None, help="a pact_vision.train run")
-    parser.add_argument("--data", default=None, help="cifar10 or fashion-mnist (with --checkpoint)")
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--batches", type=int, default=10, help="test batches of 100 to average")
-    parser.add_argument("--json", action="store_true", help="print a JSON object instead")
+    add = parser.add_argument
+    add("--arch", default="resnet32", help="resnet<6n+2>: resnet32, resnet110, ...")
+    add("--halting", "--mode", choices=HALTINGS, default="fixed",
+        help=f"one of {', '.join(HALTINGS)} (fixed: every unit, a dense ResNet)")  # fmt: skip
+    add("--checkpoint", type=Path, default=None, help="a pact_vision.train run")
+    add("--data", choices=DATASETS, default=None, help="the data set (with --checkpoint)")
+    add("--data-dir", type=Path, default=None)
+    add("--batches", type=integer(COUNT), default=10, help="test batches of 100 to average")
+    add("--json", action="store_true", help="print a JSON object instead")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print FLOPs per image; the fixed halting (a dense ResNet) needs no data."""
+    """Print FLOPs per image; the fixed halting (a dense ResNet) needs no data.
+
+    Returns:
+        0; 2 on bad input, 1 on a missing, unreadable or mismatched checkpoint or data set
+        (one line on stderr).
+    """
+    return run_main(PROG, lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        result = _count(args)
-    except (ValueError, OSError, CheckpointError, DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(result["flops"])
+    result = _count(args)
+    print(to_json(result) if args.json else result["flops"])
     return 0
 
 
 def _count(args: argparse.Namespace) -> dict[str, Any]:
-    if args.halting not in HALTINGS:
-        raise ValueError(f"--halting must be one of {', '.join(HALTINGS)}, got {args.halting!r}")
     if args.checkpoint is None:
+        try:
+            n = max_iterations_of(args.arch)
+        except ValueError as error:
+            raise UsageError(f"--arch: {error}") from None
         if args.halting != "fixed":
-            raise ValueError(
+            raise UsageError(
                 f"--halting {args.halting} depends on trained halting: give --checkpoint and --data"
             )
-        n = max_iterations_of(args.arch)
         model = resnet(n, "fixed").eval()
         flops = int(vision_flops(model, torch.zeros(1, 3, 32, 32))[0])
         return {"arch": args.arch, "halting": "fixed", "flops": flops, "images": None}
     if args.data is None:
-        raise ValueError("--checkpoint needs --data (cifar10 or fashion-mnist) to count on")
-    if args.batches < 1:
-        raise ValueError(f"--batches must be >= 1, got {args.batches}")
-    model = load_vision_model(args.checkpoint)
-    halting = model.settings.check_halting(args.halting)
+        raise UsageError("--checkpoint needs --data (cifar10 or fashion-mnist) to count on")
+    model = load_vision_model(args.checkpoint)  # a missing or foreign checkpoint: before the data
+    try:
+        halting = model.settings.check_halting(args.halting)
+    except ValueError as error:
+        raise UsageError(f"--halting: {error}") from None
     test = load_dataset(args.data, args.data_dir).test
+    model = load_vision_model(
+        args.checkpoint, data_shape=test.images.shape[1:], data_name=args.data
+    )
     subset = ImageSet(test.images[: 100 * args.batches], test.labels[: 100 * args.batches])
     result = evaluate_model(model, subset, halting, batch_size=100)
     arch = f"resnet{6 * model.max_iterations + 2}"
     return {"arch": arch, "halting": halting, "flops": result.mean_flops, "images": result.images}
 
 
-def load_vision_checkpoint(path: Path) -> tuple[AdaptiveResNet, dict[str, Any]]:
+def load_vision_checkpoint(
+    path: Path, *, data_shape: Sequence[int] | None = None, data_name: str | None = None
+) -> tuple[AdaptiveResNet, dict[str, Any]]:
     """Rebuild a pact-vision model from a checkpoint file or a run directory holding one.
+
+    Args:
+        path: The checkpoint, or a run directory holding ``checkpoint.pt``.
+        data_shape: ``[C, H, W]`` of the images the model is about to see, if known: a
+            checkpoint trained on images of another shape is refused
+            (:func:`pact_vision.load_checkpoint`).
+        data_name: The data set's name, for the message.
 
     Returns:
         The model in eval mode, and the training configuration saved with it (empty if
         the checkpoint has none).
 
     Raises:
-        CheckpointError: If the file is missing or not a pact-vision checkpoint.
+        CheckpointError: If the file is missing, not a pact-vision checkpoint, or trained
+            on images of another shape (a :class:`~pact_core.runs.RunError`: one line).
     """
     if path.is_dir():
         path = path / "checkpoint.pt"
-    payload = load_checkpoint(path)
+    payload = load_checkpoint(path, data_shape=data_shape, data_name=data_name)
     model = build_model(payload["model_config"])
     model.load_state_dict(payload["model"])
-    return model.eval(), dict(payload.get("train_config", {}))
+    return model.eval(), run_config(payload)
 
 
-def load_vision_model(path: Path) -> AdaptiveResNet:
-    """Rebuild a pact-vision model from a checkpoint file or a run directory holding one."""
-    return load_vision_checkpoint(path)[0]
+def load_vision_model(
+    path: Path, *, data_shape: Sequence[int] | None = None, data_name: str | None = None
+) -> AdaptiveResNet:
+    """Rebuild a pact-vision model from a checkpoint (see :func:`load_vision_checkpoint`)."""
+    return load_vision_checkpoint(path, data_shape=data_shape, data_name=data_name)[0]
 
 
 if __name__ == "__main__":

@@ -9,11 +9,7 @@ and the ``all_halted()`` check. The default shape is the published parity config
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -21,7 +17,18 @@ from torch import nn
 from pact_bench.environment import describe_environment
 from pact_bench.latency import measure_latency
 from pact_core import STREAM_HALTINGS, Halting, HaltingStream
-from pact_core.runs import resolve_device, retain_freed_memory
+from pact_core.runs import (
+    COUNT,
+    POSITIVE,
+    OneLineParser,
+    check_output_file,
+    integer,
+    number,
+    parse_device,
+    retain_freed_memory,
+    run_main,
+    write_json,
+)
 
 __all__ = ["HaltingCost", "main", "measure_halting_cost"]
 
@@ -103,40 +110,49 @@ def _endless_stream(
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pact_bench.halting", description=__doc__)
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--inputs", type=int, default=65, help="input size incl. the step flag")
-    parser.add_argument("--hidden", type=int, default=128)
+PROG = "pact_bench.halting"
+
+
+def _parser() -> OneLineParser:
+    parser = OneLineParser(prog=PROG, description=__doc__)
+    count = integer(COUNT)
+    parser.add_argument("--batch", type=count, default=128)
+    parser.add_argument("--inputs", type=count, default=65, help="input size incl. the step flag")
+    parser.add_argument("--hidden", type=count, default=128)
     parser.add_argument("--cell", choices=sorted(CELLS), default="rnn")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--min-run-time", type=float, default=0.5, help="seconds per timing")
-    parser.add_argument("--json", type=Path, default=None, help="also write results here")
+    parser.add_argument("--device", type=parse_device, default="auto", help="auto, cpu, cuda:N")
+    parser.add_argument("--threads", type=count, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--min-run-time", type=number(POSITIVE), default=0.5, help="seconds per timing"
+    )
+    parser.add_argument("--json", help="also write results here (strict JSON)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print a Markdown table beside the environment."""
+    """Run the benchmark and print a Markdown table beside the environment.
+
+    Returns:
+        0; 2 on bad input (one line on stderr).
+    """
+    return run_main(PROG, lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    json_path = check_output_file(args.json, "--json")  # before any work
     retain_freed_memory()  # time the computation, not page faults (pact_core.runs)
-    try:
-        device = resolve_device(args.device)
-        if args.threads is not None:
-            if args.threads < 1:
-                raise ValueError(f"--threads must be >= 1, got {args.threads}")
-            torch.set_num_threads(args.threads)
-        results = measure_halting_cost(
-            batch=args.batch,
-            inputs=args.inputs,
-            hidden=args.hidden,
-            cell=args.cell,
-            device=device,
-            min_run_time=args.min_run_time,
-        )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    device = args.device
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    results = measure_halting_cost(
+        batch=args.batch,
+        inputs=args.inputs,
+        hidden=args.hidden,
+        cell=args.cell,
+        device=device,
+        min_run_time=args.min_run_time,
+    )
     environment = describe_environment(device)
     print(f"# Halting cost per ponder step ({args.cell}, batch {args.batch}, hidden {args.hidden})")
     print(f"\n{environment.summary()}\n")
@@ -147,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {result.halting} | {result.cell_ms:.4f} | {result.halting_ms:.4f} | "
             f"{result.overhead:.0%} |"
         )
-    if args.json is not None:
+    if json_path is not None:
         payload = {
             "environment": environment.as_dict(),
             "config": {
@@ -159,11 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "results": [{**vars(r), "overhead": r.overhead} for r in results],
         }
-        try:
-            args.json.write_text(json.dumps(payload, indent=2) + "\n")
-        except OSError as error:
-            print(f"error: cannot write {args.json}: {error.strerror}", file=sys.stderr)
-            return 2
+        write_json(json_path, payload)
     return 0
 
 

@@ -37,7 +37,6 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -53,9 +52,19 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from matplotlib.typing import RcKeyType
 from numpy.typing import NDArray
 
+from pact_core.runs import (
+    OneLineParser,
+    RunError,
+    UsageError,
+    check_output_file,
+    run_main,
+    write_json,
+)
+
 __all__ = [
     "FIGURE_FORMATS",
     "FigureData",
+    "check_figure_path",
     "draw",
     "figure_path",
     "load_figure_data",
@@ -420,7 +429,8 @@ def save_figure(
         data: Figure data (see :data:`KINDS`).
         path: The figure's file; its extension gives the format unless ``format`` does.
         format: ``"png"``, ``"svg"`` or ``"pdf"`` (the extension of ``path`` is replaced).
-        write_data: Also write ``data`` as JSON to the same path with ``.json``.
+        write_data: Also write ``data`` as JSON to the same path with ``.json`` (strict
+            JSON, written atomically: :func:`pact_core.runs.write_json`).
 
     Returns:
         The figure's file.
@@ -434,10 +444,8 @@ def save_figure(
     target.parent.mkdir(parents=True, exist_ok=True)
     with rc_context(_STYLE):
         figure.savefig(target, format=kind, metadata=_NO_DATES[kind])
-    if write_data:
-        payload = {"pact_figure": DATA_VERSION, **data}
-        text = json.dumps(payload, indent=1, allow_nan=False) + "\n"
-        target.with_suffix(".json").write_text(text, encoding="utf-8")
+    if write_data:  # strict JSON: a non-finite number is null, with a "nulls" entry
+        write_json(target.with_suffix(".json"), {"pact_figure": DATA_VERSION, **data}, indent=1)
     return target
 
 
@@ -457,14 +465,39 @@ def load_figure_data(path: str | Path) -> FigureData:
     return data
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pact_bench.plot",
-        description="Re-plot a figure from the JSON data file written beside it.",
+def check_figure_path(path: str | Path | None, flag: str, format: str | None = None) -> Path | None:
+    """The figure file a flag names, checked and its directory created before any work.
+
+    Both the figure (:func:`figure_path`) and its data file beside it must be writable.
+    ``None`` (no figure requested) passes through.
+
+    Raises:
+        UsageError: For an empty name, a format other than :data:`FIGURE_FORMATS`, or a
+            place that cannot be written; the message names ``flag``.
+    """
+    if path is None:
+        return None
+    if str(path).strip() == "":
+        raise UsageError(f"{flag} must name a file, got ''")
+    try:
+        target, _ = figure_path(path, format)
+    except ValueError as error:
+        raise UsageError(f"{flag}: {error}") from None
+    check_output_file(target, flag)
+    check_output_file(target.with_suffix(".json"), flag)
+    return target
+
+
+PROG = "pact_bench.plot"
+
+
+def _parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=PROG, description="Re-plot a figure from the JSON data file written beside it."
     )
     parser.add_argument("data", type=Path, help="a figure's .json data file")
     parser.add_argument(
-        "--out", type=Path, default=None,
+        "--out", default=None,
         help="the figure to write (default: the data file's name with --format's extension)",
     )  # fmt: skip
     parser.add_argument(
@@ -475,18 +508,29 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Re-plot one data file; one-line errors exit with status 2."""
+    """Re-plot one data file.
+
+    Returns:
+        0; 2 on bad input, 1 on a data file that cannot be read or drawn (one line on
+        stderr).
+    """
+    return run_main(PROG, lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if args.out is not None:
+        out = check_figure_path(args.out, "--out", args.format)
+    else:
+        out = check_figure_path(args.data.with_suffix(""), "--out", args.format or "png")
+    assert out is not None
     try:
         data = load_figure_data(args.data)
         data.pop("pact_figure")
-        out = args.out if args.out is not None else args.data.with_suffix("")
-        if args.out is None and args.format is None:
-            out = out.with_suffix(".png")
-        written = save_figure(data, out, format=args.format, write_data=False)
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        data.pop("nulls", None)
+        written = save_figure(data, out, write_data=False)
+    except ValueError as error:
+        raise RunError(str(error)) from None
     print(f"wrote {written}", file=sys.stderr)
     return 0
 

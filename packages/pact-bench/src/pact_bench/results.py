@@ -1,17 +1,22 @@
-"""One row of a comparison, and the files a comparison writes: JSON, CSV, Markdown."""
+"""One row of a comparison, and the files a comparison writes: JSON, CSV, Markdown.
+
+Every file is written atomically (a reader never sees half of one), and the JSON files
+strictly: a number that is not finite becomes ``null`` (:func:`pact_core.runs.write_json`).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Row", "markdown_tables", "write_csv", "write_json"]
+from pact_core import runs
+
+__all__ = ["Row", "markdown_tables", "write_csv", "write_json", "write_table"]
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,23 @@ COLUMNS = tuple(f.name for f in fields(Row))
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON."""
-    path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    """Write ``payload`` as indented strict JSON, atomically.
+
+    A non-finite number is written as ``null``, and ``payload`` gains a ``"nulls"`` entry
+    naming it (:func:`pact_core.runs.to_json`).
+    """
+    runs.write_json(path, payload)
+
+
+def write_table(path: Path, rows: Sequence[Row]) -> None:
+    """Write ``rows`` as a flat JSON table: a list of one object per row, atomically.
+
+    Each object has one key per :class:`Row` field (:data:`COLUMNS`) and a scalar or
+    ``null`` value: the layout ``pandas.DataFrame.to_json(orient="records")`` writes,
+    which ``pandas.read_json(path)`` reads back as a table as it is. A non-finite number
+    is written as ``null``.
+    """
+    runs.write_json(path, [{name: row.as_dict()[name] for name in COLUMNS} for row in rows])
 
 
 def write_csv(path: Path, rows: Sequence[Row]) -> None:
@@ -87,7 +107,7 @@ def write_csv(path: Path, rows: Sequence[Row]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.as_dict().items()})
-    path.write_text(buffer.getvalue(), encoding="utf-8")
+    runs.write_text_atomic(path, buffer.getvalue())
 
 
 def _cell(value: Any, kind: str) -> str:

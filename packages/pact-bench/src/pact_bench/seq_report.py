@@ -18,17 +18,16 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pact_bench.compare_seq import TrainingCurve, read_seq_run
 from pact_bench.figures import training_curves_data
-from pact_bench.plot import figure_path, save_figure
+from pact_bench.plot import check_figure_path, save_figure
 from pact_bench.published import format_published, published_row
 from pact_bench.results import Row
-from pact_core.runs import RunError
+from pact_core.runs import OneLineParser, RunError, run_main
 
 __all__ = ["main", "report_table", "seed_table"]
 
@@ -107,17 +106,19 @@ def seed_table(task: str, rows: Sequence[Row]) -> str | None:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pact_bench.seq_report",
-        description="Tabulate pact_seq.train runs beside Fojo et al.'s published table.",
+PROG = "pact_bench.seq_report"
+
+
+def _parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=PROG, description="Tabulate pact_seq.train runs beside Fojo et al.'s published table."
     )
     parser.add_argument(
         "--runs", type=Path, nargs="+", required=True, metavar="DIR",
         help="finished pact_seq.train run directories of one task (files are skipped)",
     )  # fmt: skip
     parser.add_argument(
-        "--plot", type=Path, default=None, metavar="FILE",
+        "--plot", default=None, metavar="FILE",
         help="draw the accuracy curves to FILE (.png, .svg or .pdf) and their data to FILE.json",
     )  # fmt: skip
     parser.add_argument(
@@ -128,39 +129,44 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the table (and write the plot); one-line errors exit with status 2."""
+    """Print the table (and write the plot).
+
+    Returns:
+        0; 2 on bad input, 1 on missing or unreadable runs (one line on stderr).
+    """
+    return run_main(PROG, lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        if args.plot is not None:
-            figure_path(args.plot)  # an unknown format fails before any run is read
-        missing = [str(d) for d in args.runs if not d.exists()]
-        if missing:
-            raise RunError(f"--runs: no such directory: {', '.join(missing)}")
-        runs = [d for d in args.runs if d.is_dir()]  # a shell glob also matches files
-        if not runs:
-            raise RunError("none of --runs is a directory")
-        rows: list[Row] = []
-        curves: list[TrainingCurve] = []
-        tasks: set[str] = set()
-        for directory in runs:
-            run_rows, curve = read_seq_run(directory)
-            rows += run_rows
-            curves.append(curve)
-            tasks.add(curve.task)
-        if len(tasks) > 1:
-            raise RunError(f"--runs mixes tasks ({', '.join(sorted(tasks))}); give one task")
-        task = tasks.pop()
-        if args.plot is not None:
-            title = args.title or f"{task}: smoothed training-batch accuracy"
-            written = save_figure(training_curves_data(curves, title=title), args.plot)
-    except (RunError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    plot = check_figure_path(args.plot, "--plot")  # bad format or place: before any reading
+    missing = [str(d) for d in args.runs if not d.exists()]
+    if missing:
+        raise RunError(f"--runs: no such directory: {', '.join(missing)}")
+    runs = [d for d in args.runs if d.is_dir()]  # a shell glob also matches files
+    if not runs:
+        raise RunError("none of --runs is a directory")
+    rows: list[Row] = []
+    curves: list[TrainingCurve] = []
+    tasks: set[str] = set()
+    for directory in runs:
+        run_rows, curve = read_seq_run(directory)
+        rows += run_rows
+        curves.append(curve)
+        tasks.add(curve.task)
+    if len(tasks) > 1:
+        raise RunError(f"--runs mixes tasks ({', '.join(sorted(tasks))}); give one task")
+    task = tasks.pop()
     print(report_table(task, rows))
     seeds = seed_table(task, rows)
     if seeds is not None:
         print("\n" + seeds)
-    if args.plot is not None:
+    if plot is not None:
+        title = args.title or f"{task}: smoothed training-batch accuracy"
+        try:
+            written = save_figure(training_curves_data(curves, title=title), plot)
+        except ValueError as error:
+            raise RunError(f"cannot draw the plot: {error}") from None
         print(f"\nwrote {written} and {written.with_suffix('.json')}", file=sys.stderr)
     return 0
 

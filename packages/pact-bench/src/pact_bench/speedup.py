@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -42,18 +41,33 @@ from pact_bench.environment import describe_environment
 from pact_bench.flops import load_vision_model
 from pact_bench.halting_maps import MAP_KINDS, control_halting, depth_maps
 from pact_bench.latency import measure_latency
-from pact_core import Halting, resolve_execution
-from pact_core.runs import resolve_device, retain_freed_memory
-from pact_seq import build_task, load_model, train_step
-from pact_vision import (
-    AdaptiveResNet,
-    CheckpointError,
-    DataError,
-    load_dataset,
-    max_iterations_of,
-    resnet,
-    standardize,
+from pact_core import Halting, Interval, resolve_execution
+from pact_core.runs import (
+    COUNT,
+    POSITIVE,
+    OneLineParser,
+    RunError,
+    UsageError,
+    check_output_file,
+    integer,
+    integer_list,
+    number,
+    number_list,
+    parse_device,
+    retain_freed_memory,
+    run_main,
+    write_json,
 )
+from pact_seq import (
+    SequenceModel,
+    TrainConfig,
+    build_task,
+    load_model,
+    load_seq_checkpoint,
+    train_step,
+)
+from pact_vision import AdaptiveResNet, load_dataset, max_iterations_of, resnet, standardize
+from pact_vision.datasets import DATASETS
 
 __all__ = ["main", "profile_executions", "time_executions", "time_seq_compaction"]
 
@@ -150,6 +164,8 @@ def time_seq_compaction(
     of the compacted one (each row until it halts).
     """
     config, model = load_model(checkpoint, device)
+    if not isinstance(model, SequenceModel):
+        raise ValueError(f"{checkpoint} is a {config.arch} model; compaction is of recurrent ones")
     layer = model.recurrent
     if not layer.has_halting:
         raise ValueError(
@@ -241,21 +257,63 @@ def _controlled_rows(args: argparse.Namespace, device: torch.device) -> list[dic
     return rows
 
 
-def _checkpoint_rows(args: argparse.Namespace, device: torch.device) -> list[dict[str, Any]]:
+def _vision_checkpoints(args: argparse.Namespace) -> list[tuple[Path, AdaptiveResNet, Tensor]]:
+    """Every ``--checkpoint`` with its test images, checked before any timing.
+
+    Raises:
+        UsageError: For ``--checkpoint`` without ``--data``.
+        RunError: For a missing, unreadable or foreign checkpoint, missing data, a
+            checkpoint trained on images of another shape than ``--data``'s, or one
+            without halting heads.
+    """
     if not args.checkpoint:
         return []
     if args.data is None:
-        raise ValueError("--checkpoint needs --data (cifar10 or fashion-mnist)")
+        raise UsageError("--checkpoint needs --data (cifar10 or fashion-mnist)")
+    for checkpoint in args.checkpoint:  # a missing or foreign checkpoint: before the data
+        load_vision_model(checkpoint)
     test = load_dataset(args.data, args.data_dir).test
+    checked = []
+    for checkpoint in args.checkpoint:
+        shape = test.images.shape[1:]
+        model = load_vision_model(checkpoint, data_shape=shape, data_name=args.data)
+        if not model.settings.has_halting:
+            raise RunError(f"{checkpoint} has no halting heads; give a PSACT or SACT checkpoint")
+        checked.append((checkpoint, model, test.images))
+    return checked
+
+
+def _check_seq_checkpoint(path: Path) -> None:
+    """Refuse a ``--seq-checkpoint`` that is not a pact-seq model with halting, in one line.
+
+    Raises:
+        RunError: For a missing, unreadable or foreign (pact-vision) checkpoint, or a
+            model that is not recurrent or has no halting.
+    """
+    config = TrainConfig.from_dict(load_seq_checkpoint(path)["config"])
+    if config.arch != "recurrent":
+        raise RunError(
+            f"--seq-checkpoint {path} is a {config.arch} model; batch compaction is timed for "
+            "recurrent ones"
+        )
+    if not config.has_halting:
+        raise RunError(
+            f"--seq-checkpoint {path} is a {config.halting.method!r} model; compaction needs "
+            "a model with halting (act, pact or pact-reinforce)"
+        )
+
+
+def _checkpoint_rows(
+    args: argparse.Namespace,
+    checkpoints: Sequence[tuple[Path, AdaptiveResNet, Tensor]],
+    device: torch.device,
+) -> list[dict[str, Any]]:
     layout = MEMORY_FORMATS[args.memory_format]
     rows = []
-    for checkpoint in args.checkpoint:
-        model = load_vision_model(checkpoint).to(device)
-        if not model.settings.has_halting:
-            raise ValueError(f"{checkpoint} has no halting heads; give a PSACT or SACT checkpoint")
-        model.to(memory_format=layout)  # type: ignore[call-overload]
+    for checkpoint, model, test_images in checkpoints:
+        model = model.to(device).to(memory_format=layout)  # type: ignore[call-overload]
         for batch in args.batch:
-            images = standardize(test.images[:batch].to(device)).contiguous(memory_format=layout)
+            images = standardize(test_images[:batch].to(device)).contiguous(memory_format=layout)
             row = time_executions(model, images, min_run_time=args.min_run_time)
             row.update(source=str(checkpoint), masks="learned", batch=batch, target=None)
             row["memory_format"] = args.memory_format
@@ -310,82 +368,83 @@ def seq_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _numbers(kind: type, text: str) -> list[Any]:
-    try:
-        values = [kind(v) for v in text.split(",") if v.strip()]
-    except ValueError:
+def _map_kinds(text: str) -> list[str]:
+    """``--masks``: comma-separated kinds of :data:`MAP_KINDS` (empty: none)."""
+    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in MAP_KINDS]
+    if unknown:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}"
-        ) from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one value")
-    return values
+            f"unknown kind {unknown[0]!r}; use {', '.join(MAP_KINDS)} (comma-separated)"
+        )
+    return kinds
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pact_bench.speedup",
-        description="Dense vs masked vs sparse PSACT latency, and seq batch compaction.",
+PROG = "pact_bench.speedup"
+
+
+def _parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=PROG, description="Dense vs masked vs sparse PSACT latency, and seq batch compaction."
     )
-    parser.add_argument("--arch", default="resnet32", help="resnet<6n+2> for controlled maps")
-    parser.add_argument("--batch", type=lambda s: _numbers(int, s), default=[1, 64],
-                        help="batch sizes, e.g. 1,64")  # fmt: skip
-    parser.add_argument("--active", type=lambda s: _numbers(float, s),
-                        default=[0.1, 0.25, 0.5, 0.75, 1.0],
-                        help="active fractions of the controlled maps")  # fmt: skip
-    parser.add_argument("--masks", type=lambda s: s.split(","), default=list(MAP_KINDS),
-                        help="controlled map kinds: random,clustered (empty: none)")  # fmt: skip
-    parser.add_argument("--checkpoint", type=Path, nargs="*", default=[],
-                        help="trained PSACT checkpoints, timed on real test images")  # fmt: skip
-    parser.add_argument("--data", choices=("cifar10", "fashion-mnist"), default=None)
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--memory-format", choices=tuple(MEMORY_FORMATS), default="channels-last",
-                        help="layout of model and images, for all three executions")  # fmt: skip
-    parser.add_argument("--profile", action="store_true",
-                        help="also print profiler tables of dense and sparse passes for "
-                        "every controlled setting")  # fmt: skip
-    parser.add_argument("--seq-checkpoint", type=Path, nargs="*", default=[],
-                        help="trained pact-seq halting checkpoints (compaction)")  # fmt: skip
-    parser.add_argument("--seq-samples", type=int, default=1000, help="seq evaluation batch")
-    parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, default=None, help="write all rows here")
+    add = parser.add_argument
+    add("--arch", default="resnet32", help="resnet<6n+2> for controlled maps")
+    add("--batch", type=integer_list(COUNT), default=[1, 64], help="batch sizes, e.g. 1,64")
+    add("--active", type=number_list(Interval(0.0, 1.0)), default=[0.1, 0.25, 0.5, 0.75, 1.0],
+        help="active fractions of the controlled maps")  # fmt: skip
+    add("--masks", type=_map_kinds, default=list(MAP_KINDS),
+        help="controlled map kinds: random,clustered (empty: none)")  # fmt: skip
+    add("--checkpoint", type=Path, nargs="*", default=[],
+        help="trained PSACT checkpoints, timed on real test images")  # fmt: skip
+    add("--data", choices=DATASETS, default=None)
+    add("--data-dir", type=Path, default=None)
+    add("--memory-format", choices=tuple(MEMORY_FORMATS), default="channels-last",
+        help="layout of model and images, for all three executions")  # fmt: skip
+    add("--profile", action="store_true",
+        help="also print profiler tables of dense and sparse passes for every controlled "
+        "setting")  # fmt: skip
+    add("--seq-checkpoint", type=Path, nargs="*", default=[],
+        help="trained pact-seq halting checkpoints (compaction)")  # fmt: skip
+    add("--seq-samples", type=integer(COUNT), default=1000, help="seq evaluation batch")
+    add("--min-run-time", type=number(POSITIVE), default=1.0, help="seconds per timing")
+    add("--threads", type=integer(COUNT), default=None, help="torch CPU threads")
+    add("--device", type=parse_device, default="auto", help="auto, cpu, cuda, cuda:N")
+    add("--seed", type=integer(), default=0)
+    add("--json", default=None, help="write all rows here (strict JSON)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the measurements, print Markdown tables and the machine; one-line errors."""
+    """Run the measurements, print Markdown tables and the machine.
+
+    Returns:
+        0; 2 on bad input, 1 on a missing, unreadable or mismatched checkpoint or data
+        set (one line on stderr, before any timing).
+    """
+    return run_main(PROG, lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    retain_freed_memory()  # time the computation, not page faults (pact_core.runs)
+    json_path = check_output_file(args.json, "--json")  # before any work
     try:
-        masks = [m for m in args.masks if m]
-        unknown = sorted(set(masks) - set(MAP_KINDS))
-        if unknown:
-            raise ValueError(f"--masks: unknown kind {unknown[0]!r}; use {', '.join(MAP_KINDS)}")
-        args.masks = masks
-        if any(not 0.0 <= f <= 1.0 for f in args.active):
-            raise ValueError(f"--active fractions must lie in [0, 1], got {args.active}")
-        if any(b < 1 for b in args.batch):
-            raise ValueError(f"--batch sizes must be >= 1, got {args.batch}")
         max_iterations_of(args.arch)
-        if args.threads is not None:
-            if args.threads < 1:
-                raise ValueError(f"--threads must be >= 1, got {args.threads}")
-            torch.set_num_threads(args.threads)
-        device = resolve_device(args.device)
-        args.profiles = []
-        vision = _controlled_rows(args, device) + _checkpoint_rows(args, device)
-        seq = [
-            time_seq_compaction(
-                path, samples=args.seq_samples, device=device, min_run_time=args.min_run_time
-            )
-            for path in args.seq_checkpoint
-        ]
-    except (ValueError, CheckpointError, DataError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except ValueError as error:
+        raise UsageError(f"--arch: {error}") from None
+    checkpoints = _vision_checkpoints(args)
+    for path in args.seq_checkpoint:
+        _check_seq_checkpoint(path)
+    retain_freed_memory()  # time the computation, not page faults (pact_core.runs)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device: torch.device = args.device
+    args.profiles = []
+    vision = _controlled_rows(args, device) + _checkpoint_rows(args, checkpoints, device)
+    seq = [
+        time_seq_compaction(
+            path, samples=args.seq_samples, device=device, min_run_time=args.min_run_time
+        )
+        for path in args.seq_checkpoint
+    ]
     environment = describe_environment(device)
     print(f"Machine: {environment.summary()}.\n")
     if vision:
@@ -394,9 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + seq_table(seq))
     for text in args.profiles:
         print("\n" + text)
-    if args.json is not None:
-        payload = {"environment": environment.as_dict(), "vision": vision, "seq": seq}
-        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    if json_path is not None:
+        write_json(json_path, {"environment": environment.as_dict(), "vision": vision, "seq": seq})
     return 0
 
 

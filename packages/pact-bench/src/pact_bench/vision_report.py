@@ -21,16 +21,15 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pact_bench.figures import Point, points_series
-from pact_bench.plot import FigureData, figure_path, save_figure, wide
+from pact_bench.plot import FigureData, check_figure_path, save_figure, wide
 from pact_core import REPORT_HALTINGS, Method, parse_method
+from pact_core.runs import OneLineParser, RunError, run_main
 from pact_vision import CheckpointError, load_checkpoint
 
 __all__ = [
@@ -115,7 +114,7 @@ def read_evaluation(path: Path) -> list[EvalRow]:
         checkpoint = Path(report["checkpoint"])
         results = report["results"]
         evaluated = [_halting_of(r) for r in results]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:  # ValueError: bad JSON, UTF-8
         raise ValueError(f"{path} is not a pact_vision.evaluate --json report: {error}") from None
     try:
         method, tau = _trained(load_checkpoint(checkpoint))
@@ -204,15 +203,18 @@ def vision_figure_data(rows: list[EvalRow], title: str) -> FigureData:
     }
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pact_bench.vision_report",
+PROG = "pact_bench.vision_report"
+
+
+def _parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=PROG,
         description="Tabulate pact_vision.evaluate --json reports: accuracy against FLOPs.",
     )
     parser.add_argument("--evals", type=Path, nargs="+", required=True, metavar="JSON",
                         help="pact_vision.evaluate --json files")  # fmt: skip
     parser.add_argument(
-        "--plot", type=Path, default=None, metavar="FILE",
+        "--plot", default=None, metavar="FILE",
         help="draw the plot to FILE (.png, .svg or .pdf) and its data to FILE.json",
     )  # fmt: skip
     parser.add_argument("--title", default="accuracy against FLOPs", help="plot title")
@@ -220,23 +222,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the table and the SACT-as-thresholded drops; one-line errors exit 2."""
+    """Print the table and the SACT-as-thresholded drops (and write the plot).
+
+    Returns:
+        0; 2 on bad input, 1 on reports or checkpoints that cannot be read (one line on
+        stderr).
+    """
+    return run_main(PROG, lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    plot = check_figure_path(args.plot, "--plot")  # bad format or place: before any reading
     try:
-        if args.plot is not None:
-            figure_path(args.plot)  # an unknown format fails before any report is read
         rows = [row for path in args.evals for row in read_evaluation(path)]
-        if not rows:
-            raise ValueError("the reports hold no halting this report shows")
-        if args.plot is not None:
-            save_figure(vision_figure_data(rows, args.title), args.plot)
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except ValueError as error:
+        raise RunError(str(error)) from None
+    if not rows:
+        raise RunError("the reports hold no halting this report shows")
     print(report_table(rows))
     drops = drop_lines(rows)
     if drops:
         print("\nSACT evaluated as thresholded PSACT (PACT fig. 8):\n" + "\n".join(drops))
+    if plot is not None:
+        try:
+            save_figure(vision_figure_data(rows, args.title), plot)
+        except ValueError as error:
+            raise RunError(f"cannot draw the plot: {error}") from None
     return 0
 
 

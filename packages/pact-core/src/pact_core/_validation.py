@@ -112,7 +112,8 @@ class Interval:
 
 
 def _number(value: float) -> str:
-    return str(int(value)) if value == int(value) else repr(value)
+    """``2``, ``0.5``, ``1e+30``: whole numbers without a point, huge ones in exponent form."""
+    return str(int(value)) if value == int(value) and abs(value) < 1e16 else repr(value)
 
 
 POSITIVE = Interval(0.0, low_closed=False)

@@ -30,13 +30,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
-from pact_core import HALTINGS, Halting
+from pact_core import HALTINGS, Halting, Interval
 from pact_core.runs import (
+    COUNT,
+    WHOLE,
     OneLineParser,
     RunError,
     UsageError,
-    check_output_file,
-    resolve_device,
+    check_output_dir,
+    integer,
+    parse_device,
     run_main,
     write_json,
 )
@@ -186,8 +189,7 @@ def save_ponder_map(
         figure = ponder_figure(data)
         figure.savefig(target, format=format, dpi=dpi, metadata=_NO_DATES[format])
     if write_data:
-        text = json.dumps(dict(data), allow_nan=False) + "\n"
-        target.with_suffix(".json").write_text(text, encoding="utf-8")
+        write_json(target.with_suffix(".json"), dict(data), indent=None)
     return target
 
 
@@ -205,7 +207,7 @@ def _parser() -> OneLineParser:
         "--from-data", type=Path, nargs="+", metavar="JSON",
         help="draw these maps again from their .json data (written beside each figure)",
     )  # fmt: skip
-    parser.add_argument("--out", type=Path, help="output directory (with --checkpoint)")
+    parser.add_argument("--out", help="output directory (with --checkpoint)")
     parser.add_argument(
         "--halting",
         "--mode",
@@ -213,17 +215,21 @@ def _parser() -> OneLineParser:
         default=None,
         help="the halting to draw (default: thresholded, fixed for a dense model)",
     )
-    parser.add_argument("--count", type=int, default=8, help="number of test images")
-    parser.add_argument("--first", type=int, default=0, help="index of the first test image")
+    parser.add_argument("--count", type=integer(COUNT), default=8, help="number of test images")
     parser.add_argument(
-        "--scale", type=int, default=4,
+        "--first", type=integer(WHOLE), default=0, help="index of the first test image"
+    )
+    parser.add_argument(
+        "--scale", type=integer(Interval(1.0, MAX_SCALE, integer=True)), default=4,
         help=f"resolution: 40 x SCALE dots per inch (1-{MAX_SCALE}; default 4)",
     )  # fmt: skip
     parser.add_argument("--format", choices=FORMATS, default="png", help="figure file format")
     parser.add_argument("--data", choices=DATASETS)
     parser.add_argument("--data-dir", type=Path)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--device", type=parse_device, default="auto", help="auto, cpu, cuda or cuda:N"
+    )
+    parser.add_argument("--seed", type=integer(), default=0, help="seed for sampling haltings")
     return parser
 
 
@@ -248,21 +254,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    for name in ("count", "scale"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if args.scale > MAX_SCALE:
-        raise UsageError(f"--scale must be <= {MAX_SCALE}, got {args.scale}")
-    if args.first < 0:
-        raise UsageError(f"--first must be >= 0, got {args.first}")
     dpi = 40.0 * args.scale
     if args.from_data is not None:
         return _redraw(args.from_data, args.format, dpi)
     if args.out is None:
         raise UsageError("--checkpoint needs --out")
-    check_output_file(args.out / "maps.json", "--out")  # created and writable before any work
+    directory = check_output_dir(args.out, "--out", files=["maps.json"])  # before any work
+    device: torch.device = args.device
     try:
-        device = resolve_device(args.device)
         payload = load_checkpoint(args.checkpoint)
         model: AdaptiveResNet = build_model(payload["model_config"])
         model.load_state_dict(payload["model"])
@@ -290,7 +289,6 @@ def _main(argv: list[str] | None) -> int:
     units = executed_units_map(out, height, width)
     n = model.max_iterations
     low, high = float(len(out.executed)), float(len(out.executed) * n)
-    args.out.mkdir(parents=True, exist_ok=True)
     entries = []
     predictions = out.logits.argmax(dim=1).tolist()
     for i in range(len(images)):
@@ -299,7 +297,7 @@ def _main(argv: list[str] | None) -> int:
             label=int(labels[i]), prediction=int(predictions[i]), halting=mode,
         )  # fmt: skip
         file = save_ponder_map(
-            data, args.out / f"ponder_{args.first + i:05d}", format=args.format, dpi=dpi
+            data, directory / f"ponder_{args.first + i:05d}", format=args.format, dpi=dpi
         )
         entries.append(
             {
@@ -313,8 +311,8 @@ def _main(argv: list[str] | None) -> int:
             }
         )
     summary = {"checkpoint": str(args.checkpoint), "halting": mode, "scale": [low, high]}
-    write_json(args.out / "maps.json", {**summary, "images": entries})
-    print(f"wrote {len(entries)} ponder maps ({mode}) to {args.out}")
+    write_json(directory / "maps.json", {**summary, "images": entries})
+    print(f"wrote {len(entries)} ponder maps ({mode}) to {directory}")
     return 0
 
 

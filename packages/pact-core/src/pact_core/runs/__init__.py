@@ -13,6 +13,7 @@ from pact_core.runs.allocator import allocator_description, retain_freed_memory
 from pact_core.runs.cli import (
     COUNT,
     HALTING_FLAGS,
+    LEARNING_RATE,
     NONNEGATIVE,
     POSITIVE,
     WHOLE,
@@ -22,7 +23,9 @@ from pact_core.runs.cli import (
     add_halting_arguments,
     halting_fields,
     integer,
+    integer_list,
     number,
+    number_list,
     parse_device,
     report_error,
     run_main,
@@ -41,11 +44,18 @@ from pact_core.runs.files import (
 from pact_core.runs.guard import DivergedError, DivergenceGuard
 from pact_core.runs.progress import JsonlLog, ProgressBar
 from pact_core.runs.rng import rng_state, set_rng_state
-from pact_core.runs.rundir import changed_settings, check_output_file, flatten, prepare_run_dir
+from pact_core.runs.rundir import (
+    changed_settings,
+    check_output_dir,
+    check_output_file,
+    flatten,
+    prepare_run_dir,
+)
 
 __all__ = [
     "COUNT",
     "HALTING_FLAGS",
+    "LEARNING_RATE",
     "NONNEGATIVE",
     "POSITIVE",
     "WHOLE",
@@ -59,14 +69,17 @@ __all__ = [
     "add_halting_arguments",
     "allocator_description",
     "changed_settings",
+    "check_output_dir",
     "check_output_file",
     "checkpoint_header",
     "clean_orphans",
     "flatten",
     "halting_fields",
     "integer",
+    "integer_list",
     "load_checkpoint",
     "number",
+    "number_list",
     "parse_device",
     "prepare_run_dir",
     "report_error",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,10 +35,22 @@ __all__ = [
 ]
 
 
+def _file_mode(path: Path) -> int:
+    """The permissions ``path`` keeps, or those a new file gets (``0o666`` less the umask)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mask = os.umask(0o022)  # read the umask: setting it is the only way
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def _replace_from_temp(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _file_mode(path)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)  # mkstemp's 0o600 would hide results from other users
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

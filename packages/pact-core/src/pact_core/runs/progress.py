@@ -7,12 +7,13 @@ so the halting math and quiet runs never need it.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+from pact_core.runs.files import to_json
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -128,7 +129,11 @@ def _make_bar(total: int, initial: int, stream: TextIO, interval: float, *, tty:
 
 
 class JsonlLog:
-    """Appends one JSON object per line to ``path`` (kept across resumes)."""
+    """Appends one strict JSON object per line to ``path`` (kept across resumes).
+
+    A non-finite number is written as ``null`` with a ``nulls`` entry saying why
+    (:func:`pact_core.runs.to_json`).
+    """
 
     def __init__(self, path: str | Path, *, enabled: bool = True) -> None:
         self.path = Path(path)
@@ -141,4 +146,4 @@ class JsonlLog:
         if not self.enabled:
             return
         with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"time": round(time.time(), 3), **record}) + "\n")
+            f.write(to_json({"time": round(time.time(), 3), **record}) + "\n")

@@ -5,8 +5,9 @@ A training run owns a directory (``--out``) holding its checkpoint, log and summ
 bad path costs nothing: it refuses an empty name, a file, or a place that cannot be
 created or written; without ``--resume`` it refuses a directory that already holds a
 run's files unless ``--overwrite`` is given (then it removes them); and it removes the
-temporary files a killed save left behind. :func:`changed_settings` says which settings
-a resumed run would change.
+temporary files a killed save left behind. :func:`check_output_file` and
+:func:`check_output_dir` do the same for the results file or directory of a benchmark or
+report. :func:`changed_settings` says which settings a resumed run would change.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from typing import Any
 from pact_core.runs.cli import UsageError
 from pact_core.runs.files import clean_orphans
 
-__all__ = ["changed_settings", "check_output_file", "flatten", "prepare_run_dir"]
+__all__ = [
+    "changed_settings",
+    "check_output_dir",
+    "check_output_file",
+    "flatten",
+    "prepare_run_dir",
+]
 
 
 def _check_writable(directory: Path, flag: str) -> None:
@@ -103,11 +110,47 @@ def check_output_file(path: str | os.PathLike[str] | None, flag: str) -> Path | 
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"{flag} {target} is a directory, not a file")
-    _make_dir(target.parent, flag)
-    _check_writable(target.parent, flag)
+    parent = target.parent
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(f"{flag} {target} cannot be written: {parent} is not a directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"{flag} {target} cannot be written: {parent} cannot be created ({error.strerror})"
+        ) from None
+    _check_writable(parent, flag)
     if target.exists() and not os.access(target, os.W_OK):
         raise UsageError(f"{flag} {target} is not writable")
     return target
+
+
+def check_output_dir(path: str | os.PathLike[str], flag: str, *, files: Iterable[str] = ()) -> Path:
+    """Check and create an output directory, before the work that fills it.
+
+    Unlike :func:`prepare_run_dir`, what the directory already holds is kept: a report
+    directory is written again, file by file (each atomically).
+
+    Args:
+        path: The directory.
+        flag: The flag that named it, for messages.
+        files: The names of the files the command will write there; the temporary files
+            killed writes of them left behind are removed.
+
+    Returns:
+        The directory, created and writable.
+
+    Raises:
+        UsageError: If ``path`` is empty, a file, or cannot be created or written.
+    """
+    if str(path).strip() == "":
+        raise UsageError(f"{flag} must name a directory, got ''")
+    directory = Path(path)
+    _make_dir(directory, flag)
+    _check_writable(directory, flag)
+    for name in files:
+        clean_orphans(directory / name)
+    return directory
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
