@@ -375,7 +375,9 @@ def test_expected_halting_keeps_every_iterate_with_q() -> None:
         u = block(u)
         states.append(u)
     torch.testing.assert_close(out.iterates, torch.stack(states))
-    logits = torch.cat([model.head(torch.stack(states[:-1])).squeeze(-1), torch.zeros(1, 4)])
+    head = model.head
+    assert head is not None
+    logits = torch.cat([head(torch.stack(states[:-1])).squeeze(-1), torch.zeros(1, 4)])
     q = pc.halting_distribution(logits=logits.T).T
     torch.testing.assert_close(out.distribution, q)
     torch.testing.assert_close(out.output, (q[..., None] * torch.stack(states)).sum(0))

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from pact_core import AdaptiveLoss, HaltingSettings, WarmUp
+from pact_seq import SequenceModel
 from pact_seq.config import TrainConfig
 from pact_seq.model import ModelOutput
 from pact_seq.trainer import COLLAPSE_SHARE, LOG, Trainer
@@ -45,14 +46,19 @@ def train(trainer: Trainer, steps: int) -> list[tuple[float, ModelOutput, Adapti
     return taken
 
 
+def recurrent(trainer: Trainer) -> SequenceModel:
+    assert isinstance(trainer.model, SequenceModel)
+    return trainer.model
+
+
 def head_parameters(trainer: Trainer) -> list[Tensor]:
-    head = trainer.model.recurrent.halting_head
+    head = recurrent(trainer).recurrent.halting_head
     assert head is not None
     return [p.detach().clone() for p in head.parameters()]
 
 
 def cell_parameters(trainer: Trainer) -> list[Tensor]:
-    return [p.detach().clone() for p in trainer.model.recurrent.cell.parameters()]
+    return [p.detach().clone() for p in recurrent(trainer).recurrent.cell.parameters()]
 
 
 def same(a: list[Tensor], b: list[Tensor]) -> bool:
@@ -115,7 +121,7 @@ def test_warmup_caps_the_iterations_and_restores_the_settings() -> None:
         cap = 2 if step < 2 else 4  # the bias never halts before the cap
         assert output.recurrent.loop_steps == (cap,), step
         assert torch.equal(output.recurrent.iterations, torch.full((16, 1), cap)), step
-        assert trainer.model.recurrent.settings is halting  # restored after each step
+        assert recurrent(trainer).recurrent.settings is halting  # restored after each step
 
 
 def test_a_fixed_model_has_no_penalty_and_no_warmup() -> None:

@@ -13,7 +13,8 @@ pytestmark = [
 
 
 def test_amp_training_step_is_finite() -> None:
-    model = tiny_model("relaxed", n=2).cuda().to(memory_format=torch.channels_last)
+    model = tiny_model("relaxed", n=2).cuda()
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     images = torch.randn(4, 3, 16, 16, device="cuda").contiguous(memory_format=torch.channels_last)
     with torch.autocast("cuda", dtype=torch.bfloat16):
         out = model(images)

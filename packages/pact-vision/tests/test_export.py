@@ -48,7 +48,8 @@ def test_training_compiles_whole_and_equals_eager(halting: Halting) -> None:
 
     def loss(images: Tensor) -> Tensor:
         out = model(images)
-        return out.logits.square().sum() + out.cost.sum()
+        total: Tensor = out.logits.square().sum() + out.cost.sum()
+        return total
 
     compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")
     torch.manual_seed(0)

@@ -556,7 +556,7 @@ def _head_logits(
     """``[L - 1, *batch]`` logits of iterations ``1..L-1``; one call when the head is shared."""
     count = len(states) - 1
     if not isinstance(head, Sequence | nn.ModuleList) and feature_dim in (-1, len(batch_shape)):
-        raw = _head_at(head, 1)(torch.stack(states[:-1]))  # [L - 1, *batch(, 1)]
+        raw = _head_at(head, 1)(torch.stack(list(states[:-1])))  # [L - 1, *batch(, 1)]
         logits = raw.squeeze(-1) if raw.dim() == len(batch_shape) + 2 else raw
     else:
         logits = torch.stack(

@@ -39,6 +39,7 @@ from pact_core.runs import (
     to_json,
 )
 from pact_seq.config import TASK_DEFAULTS, TrainConfig, settings_for
+from pact_seq.model import SequenceModel
 from pact_seq.train import MODEL_CHOICES
 from pact_seq.trainer import Trainer
 
@@ -110,6 +111,8 @@ class _PlainReplay:
 
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
+        if not isinstance(trainer.model, SequenceModel):
+            raise ValueError("the replay times recurrent models, not the transformer")
         self.model = copy.deepcopy(trainer.model)
         layer, readout = self.model.recurrent, self.model.readout
         params = list(layer.cell.parameters()) + list(readout.parameters())

@@ -152,7 +152,7 @@ class AdaptiveTransformer(nn.Module):
 
         def head(state: Tensor) -> Tensor:
             assert self.halting_head is not None
-            logits = self.halting_head(state).squeeze(-1)
+            logits: Tensor = self.halting_head(state).squeeze(-1)
             if padding is None:
                 return logits
             return logits.masked_fill(padding, PADDING_LOGIT)
