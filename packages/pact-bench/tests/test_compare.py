@@ -52,7 +52,8 @@ def test_quick_comparison_writes_every_file(quick_run: tuple[Path, str]) -> None
                zip(sparse["y_low"], sparse["y"], sparse["y_high"], strict=True))  # fmt: skip
     curves = load_figure_data(out / "seq_accuracy_vs_steps.json")
     assert [g["label"] for g in curves["groups"]] == [
-        "act tau=0.01", "pact tau=0.01", "repeat rho=2", "plain"
+        "act tau=0.01", "pact tau=0.01", "pondernet beta=0.01 lambda_p=0.2", "repeat rho=2",
+        "plain", "ut-act tau=0.01", "ut-fixed L=2", "ut-fixed L=4",
     ]  # fmt: skip
 
 
@@ -66,11 +67,18 @@ def test_results_json_schema(quick_run: tuple[Path, str]) -> None:
     assert all(set(row) == set(COLUMNS) for row in rows)
     seq = [r for r in rows if r["part"] == "seq"]
     vision = [r for r in rows if r["part"] == "vision"]
-    assert {r["model"] for r in seq} == {"act", "pact", "repeat", "plain"}
+    assert {r["model"] for r in seq} == {
+        "act", "pact", "pondernet", "repeat", "plain", "ut-act", "ut-fixed"
+    }  # fmt: skip
     assert {r["halting"] for r in seq if r["model"] == "pact"} == {
         "discrete",
         "thresholded",
         "relaxed",
+    }
+    assert {r["halting"] for r in seq if r["model"] == "pondernet"} == {
+        "discrete",
+        "thresholded",
+        "median",
     }
     for row in seq:
         assert 0.0 <= row["accuracy"] <= 1.0
@@ -92,7 +100,9 @@ def test_results_json_schema(quick_run: tuple[Path, str]) -> None:
         if r["model"] == "psact" and r["batch"] == 1
     }
     assert by_fraction[0.5] < by_fraction[1.0]
-    assert len(payload["curves"]) == 4
+    # One learning curve per trained sequence run, each under its own name.
+    names = [c["run"] for c in payload["curves"]]
+    assert len(names) == 8 and len(set(names)) == 8
 
 
 def test_results_csv_matches_json(quick_run: tuple[Path, str]) -> None:

@@ -96,8 +96,13 @@ def _runs(
     return (
         *(SeqRun("act", tau=t) for t in act),
         *(SeqRun("pact", tau=t) for t in pact),
+        SeqRun("pondernet"),
         *(SeqRun("repeat", repeats=r) for r in rho),
         SeqRun("plain"),
+        # Per-token depth: the Universal Transformer, adaptive and at two fixed depths.
+        SeqRun("act", tau=0.01, transformer=True),
+        SeqRun("repeat", repeats=2, transformer=True),
+        SeqRun("repeat", repeats=4, transformer=True),
     )
 
 

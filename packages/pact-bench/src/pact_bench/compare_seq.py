@@ -19,12 +19,12 @@ from typing import Any
 
 import torch
 
-from pact_bench.flops import cell_step_flops
+from pact_bench.flops import cell_step_flops, dense_flops
 from pact_bench.results import Row
 from pact_core import WarmUp
 from pact_core.runs import RunError, resolve_device
 from pact_seq import (
-    SequenceModel,
+    AdaptiveTransformer,
     TrainConfig,
     build_model,
     build_task,
@@ -43,6 +43,16 @@ __all__ = [
     "seq_config",
 ]
 
+#: The per-token Transformer rows: prefix parity of 8 bits, a 32-wide encoder layer
+#: applied at most 8 times, 600 training steps (fewer when the preset runs fewer).
+TRANSFORMER: dict[str, int] = {
+    "length": 8,
+    "d_model": 32,
+    "heads": 4,
+    "batch_size": 32,
+    "max_iterations": 8,
+    "steps": 600,
+}
 #: The files of a run directory, as ``python -m pact_seq.train`` names them.
 SUMMARY = "summary.json"
 LOG = "log.jsonl"
@@ -54,24 +64,34 @@ class SeqRun:
     """One model of the comparison.
 
     Attributes:
-        model: ``act``, ``pact``, ``pact-reinforce``, ``repeat`` or ``plain``, as
-            ``python -m pact_seq.train --model`` and :func:`pact_seq.settings_for` name it.
+        model: ``act``, ``pact``, ``pact-reinforce``, ``pondernet``, ``repeat`` or
+            ``plain``, as ``python -m pact_seq.train --model`` and
+            :func:`pact_seq.settings_for` name it.
         tau: Computation penalty of the halting models.
-        repeats: ``rho`` of Repeat-RNN (its ``max_iterations``).
+        repeats: ``rho`` of Repeat-RNN (its ``max_iterations``); for the Transformer,
+            the fixed depth.
+        transformer: A per-token Universal Transformer on prefix parity instead of an
+            RNN on parity.
     """
 
     model: str
     tau: float | None = None
     repeats: int = 1
+    transformer: bool = False
 
     @property
     def name(self) -> str:
-        """Directory and row name, e.g. ``act-tau0.01`` or ``repeat-rho3``."""
+        """Directory and row name, e.g. ``act-tau0.01``, ``repeat-rho3``, ``ut-act-tau0.01``."""
+        prefix = "ut-" if self.transformer else ""
         if self.tau is not None:
-            return f"{self.model}-tau{self.tau:g}"
+            return f"{prefix}{self.model}-tau{self.tau:g}"
         if self.model == "repeat":
-            return f"repeat-rho{self.repeats}"
-        return self.model
+            return (
+                f"{prefix}fixed-L{self.repeats}"
+                if self.transformer
+                else f"repeat-rho{self.repeats}"
+            )
+        return f"{prefix}{self.model}"
 
 
 @dataclass(frozen=True)
@@ -124,6 +144,22 @@ def seq_config(preset: SeqPreset, run: SeqRun, seed: int) -> TrainConfig:
     if run.tau is not None:
         halting["tau"] = run.tau
     repeats = run.repeats if run.model == "repeat" else None
+    if run.transformer:
+        halting["max_iterations"] = TRANSFORMER["max_iterations"]
+        return TrainConfig(
+            task="prefix-parity",
+            arch="transformer",
+            halting=settings_for(run.model, repeats=repeats, **halting),
+            steps=TRANSFORMER["steps"] if preset.steps >= TRANSFORMER["steps"] else preset.steps,
+            seed=seed,
+            hidden_size=TRANSFORMER["d_model"],
+            heads=TRANSFORMER["heads"],
+            length=TRANSFORMER["length"],
+            batch_size=TRANSFORMER["batch_size"],
+            log_every=preset.log_every,
+            checkpoint_every=max(preset.log_every, preset.steps // 4),
+            eval_samples=preset.eval_samples,
+        )
     return TrainConfig(
         task="parity",
         halting=settings_for(run.model, repeats=repeats, **halting),
@@ -168,9 +204,9 @@ def run_seq_comparison(
     for index, run in enumerate(preset.runs, start=1):
         directory = out / run.name
         config = seq_config(preset, run, seed)
-        wanted = {"steps": preset.steps, "bits": preset.bits, "seed": seed}
+        wanted = {"task": config.task, "steps": config.steps, "seed": seed}
         if not _finished(directory, wanted):
-            status(f"[seq {index}/{len(preset.runs)}] training {run.name} on parity")
+            status(f"[seq {index}/{len(preset.runs)}] training {run.name} on {config.task}")
             run_training(config, directory, device=run_device, resume=True)
         else:
             status(f"[seq {index}/{len(preset.runs)}] {run.name}: reusing {directory}")
@@ -218,16 +254,21 @@ def _model_name(config: TrainConfig) -> str:
     Repeat-RNN with ``rho = max_iterations``, or the plain RNN when that is 1.
     """
     halting = config.halting
+    if config.arch == "transformer":
+        return f"ut-{halting.method}"
     if halting.has_halting:
         return halting.method
     return "plain" if halting.max_iterations == 1 else "repeat"
 
 
 def _setting(config: TrainConfig, model: str) -> str:
+    halting = config.halting
+    if halting.method == "pondernet":
+        return f"beta={halting.beta:g} lambda_p={halting.lambda_p:g}"
     if config.has_halting:
-        return f"tau={config.halting.tau:g}"
-    if model == "repeat":
-        return f"rho={config.halting.max_iterations}"
+        return f"tau={halting.tau:g}"
+    if model in ("repeat", "ut-fixed"):
+        return f"{'L' if config.arch == 'transformer' else 'rho'}={halting.max_iterations}"
     return ""
 
 
@@ -278,15 +319,20 @@ def _train_config(data: dict[str, Any]) -> TrainConfig:
 
 
 def flops_per_step(config: TrainConfig) -> int:
-    """FLOPs of one cell iteration plus its halting head, per sequence, for ``config``.
+    """FLOPs of one iteration plus its halting head, per sequence, for ``config``.
 
-    Raises:
-        ValueError: For a model that is not recurrent (``config.arch``).
+    For a recurrent model one cell step; for the Transformer one application of the
+    encoder layer to the whole sequence (every token), so that the mean iterations per
+    token times this is the FLOPs per sequence.
     """
     with torch.random.fork_rng():
-        model = build_model(config, build_task(config))
-    if not isinstance(model, SequenceModel):
-        raise ValueError(f"cell FLOPs are counted for recurrent models, not {config.arch} ones")
+        task = build_task(config)
+        model = build_model(config, task)
+    if isinstance(model, AdaptiveTransformer):  # one layer and head over the sequence
+        states = torch.zeros(1, task.sequence_length, config.hidden_size)
+        flops = dense_flops(model.layer, states)
+        head = model.halting_head
+        return flops + (0 if head is None else dense_flops(head, states))
     layer = model.recurrent
     return cell_step_flops(layer.cell, layer.halting_head, layer.state_size)
 

@@ -214,7 +214,11 @@ def pondernet_kl(distribution: Tensor, lambda_p: float) -> Tensor:
     """
     prior = geometric_prior(lambda_p, distribution.shape[0], distribution)
     prior = prior.view((-1,) + (1,) * (distribution.dim() - 1))
-    return (torch.xlogy(distribution, distribution) - torch.xlogy(distribution, prior)).sum(0)
+    # ``log q`` of a clamped copy: ``xlogy(q, q)``'s gradient in its second argument is
+    # ``q / q``, NaN where the product of continuation probabilities underflowed to 0.
+    tiny = torch.finfo(distribution.dtype).tiny
+    log_q = distribution.clamp_min(tiny)
+    return (torch.xlogy(distribution, log_q) - torch.xlogy(distribution, prior)).sum(0)
 
 
 def pondernet_loss(
