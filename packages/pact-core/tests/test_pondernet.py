@@ -81,3 +81,44 @@ def test_loss_rejects_bad_arguments() -> None:
         pc.pondernet_loss(q, q.T, beta=0.1, lambda_p=0.5)
     with pytest.raises(ValueError, match="lambda_p must be a finite number in"):
         pc.geometric_prior(0.0, 3, q)
+
+
+@given(st.lists(st.floats(-3.0, 3.0), min_size=2, max_size=10), st.floats(0.05, 0.95))
+def test_kl_and_its_gradient_match_an_independent_float64_computation(
+    logits: list[float], lambda_p: float
+) -> None:
+    """The KL's value and gradient against an independent float64 computation.
+
+    The reference is ``sum_n q_n log(q_n / p_n)`` written out, with
+    ``p_n = lambda (1 - lambda)^(n - 1) / (1 - (1 - lambda)^L)``; a gradient step moves
+    ``q`` towards the prior (the documented direction: ``q`` is pulled to ``p_G``).
+    """
+    x = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+    q = torch.softmax(x, dim=0)
+    length = len(logits)
+    p = torch.tensor(
+        [lambda_p * (1 - lambda_p) ** n / (1 - (1 - lambda_p) ** length) for n in range(length)],
+        dtype=torch.float64,
+    )
+    (grad,) = torch.autograd.grad(pc.pondernet_kl(q, lambda_p), x)
+    y = x.detach().clone().requires_grad_(True)
+    q_ref = torch.softmax(y, dim=0)
+    kl_ref = (q_ref * (q_ref / p).log()).sum()
+    (grad_ref,) = torch.autograd.grad(kl_ref, y)
+    assert pc.pondernet_kl(q, lambda_p).item() == pytest.approx(kl_ref.item(), abs=1e-12)
+    assert torch.allclose(grad, grad_ref, atol=1e-12)
+    if kl_ref.item() > 1e-6:
+        stepped = torch.softmax(x.detach() - 1e-3 * grad, dim=0)
+        assert pc.pondernet_kl(stepped, lambda_p).item() < kl_ref.item()
+
+
+def test_beta_zero_with_one_step_is_the_plain_loss() -> None:
+    losses = torch.tensor([[0.3, 1.7, 0.2]])  # [L = 1, B]
+    q = torch.ones(1, 3)
+    loss = pc.pondernet_loss(losses, q, beta=0.0, lambda_p=0.5)
+    assert loss.total.item() == pytest.approx(losses.mean().item())
+    assert loss.penalty.item() == 0.0
+    # With one step the halting distribution is the prior too, so beta > 0 adds nothing.
+    assert pc.pondernet_loss(losses, q, beta=3.0, lambda_p=0.5).total.item() == pytest.approx(
+        losses.mean().item()
+    )
