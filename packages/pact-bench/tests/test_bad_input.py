@@ -63,7 +63,8 @@ CLIS = (
     "pact_vision.ponder_maps",
     "pact_bench.compare",
     "pact_bench.flops",
-    "pact_bench.halting",
+    "pact_bench.overhead",
+    "pact_bench.gpu_check",
     "pact_bench.seq_report",
     "pact_bench.speedup",
     "pact_bench.vision_report",
@@ -302,7 +303,15 @@ def file_cases() -> list[Case]:
         "give --checkpoint")  # fmt: skip
     add(cli, "unknown arch", ("--arch", "resnet33"), USAGE, "--arch: ")
 
-    cli = "pact_bench.halting"
+    cli = "pact_bench.gpu_check"
+    for name, out, message in OUT_CASES:
+        add(cli, name, out, USAGE, message)
+    add(cli, "unknown device", ("--device", "tpu"), USAGE, "argument --device")
+
+    cli = "pact_bench.overhead"
+    add(cli, "compile with a syncing execution", ("--compile", "default", "--executions",
+        "compact"), USAGE, "--compile needs sync-free --executions")  # fmt: skip
+    add(cli, "unknown execution", ("--executions", "sideways"), USAGE, "argument --executions")
     add(cli, "json under a file", ("--json", "notes.txt/x.json"), USAGE,
         "--json notes.txt/x.json cannot be written")  # fmt: skip
     add(cli, "json is a directory", ("--json", "fashion"), USAGE, "--json fashion is a directory")

@@ -38,7 +38,7 @@ from pact_bench.speedup import time_executions
 from pact_core import HaltingSettings
 from pact_core.runs import (
     OneLineParser,
-    check_output_file,
+    check_output_dir,
     parse_device,
     retain_freed_memory,
     run_main,
@@ -243,7 +243,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def _parser() -> OneLineParser:
     parser = OneLineParser(prog="pact_bench.gpu_check", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("gpu-check"), help="output directory")
+    parser.add_argument("--out", default="gpu-check", help="output directory")
     parser.add_argument("--device", type=parse_device, default="auto", help="auto, cpu, cuda:N")
     parser.add_argument("--root", type=Path, default=Path("."), help="the repository (tests)")
     return parser
@@ -256,13 +256,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    json_path = check_output_file(args.out / "gpu_check.json", "--out")
-    assert json_path is not None
+    out = check_output_dir(args.out, "--out", files=("gpu_check.json", "gpu_check.md"))
+    json_path = out / "gpu_check.json"
     retain_freed_memory()
     report = run_checks(args.root, args.device)
     write_json(json_path, report)
     text = markdown(report)
-    write_text_atomic(args.out / "gpu_check.md", text + "\n")
+    write_text_atomic(out / "gpu_check.md", text + "\n")
     print(text)
     return 0
 

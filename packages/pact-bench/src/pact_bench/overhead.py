@@ -26,7 +26,6 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,10 +33,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pact_bench.environment import describe_environment
-from pact_core import EXECUTIONS, Halting, HaltingSettings, Method, adaptive_loss
+from pact_core import (
+    EXECUTIONS,
+    Halting,
+    HaltingSettings,
+    Method,
+    adaptive_loss,
+    resolve_execution,
+)
 from pact_core.runs import (
     COUNT,
+    WHOLE,
     OneLineParser,
+    UsageError,
     check_output_file,
     integer,
     parse_device,
@@ -254,6 +262,10 @@ def _compiled(module: nn.Module, mode: str | None) -> nn.Module:
     return module
 
 
+def _sync_free(execution: str) -> bool:
+    return resolve_execution(execution).sync_free
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -289,6 +301,12 @@ def measure_overhead(
     Returns:
         One :class:`OverheadRow` per variant, ``K`` and mode.
     """
+    syncing = [e for e in executions if not resolve_execution(e).sync_free]
+    if compile_mode is not None and syncing:
+        raise ValueError(
+            f"compile_mode={compile_mode!r} needs sync-free executions (masked, unrolled); "
+            f"got {', '.join(syncing)}"
+        )
     device = torch.device(device)
     batches = _batches(8, device)
     rows: list[OverheadRow] = []
@@ -297,7 +315,10 @@ def measure_overhead(
             training = mode == "train"
             runs = variants(executions, training)
             steps_of = {
-                v: _step_function(_module(v, k).to(device), batches, training) for v in runs
+                v: _step_function(
+                    _compiled(_module(v, k).to(device), compile_mode), batches, training
+                )
+                for v in runs
             }
             for step in steps_of.values():
                 for index in range(warmup):
@@ -353,17 +374,18 @@ def _parser() -> OneLineParser:
     count = integer(COUNT)
     add = parser.add_argument
     add("--k", type=count, nargs="+", default=[5, 20], help="iterations per element")
-    add("--executions", nargs="+", choices=EXECUTIONS, default=list(EXECUTIONS))
+    add("--executions", nargs="+", choices=EXECUTIONS, default=None,
+        help="default: all (with --compile: masked, unrolled)")  # fmt: skip
     add("--modes", nargs="+", choices=("train", "eval"), default=["train", "eval"])
     add("--rounds", type=count, default=5, help="interleaved rounds")
     add("--steps", type=count, default=20, help="timed steps per variant and round")
-    add("--warmup", type=count, default=3, help="untimed steps per variant first")
+    add("--warmup", type=integer(WHOLE), default=3, help="untimed steps per variant first")
     add("--threads", type=count, default=1, help="torch CPU threads")
     add("--device", type=parse_device, default="auto", help="auto, cpu, cuda, cuda:N")
     add("--compile", dest="compile_mode", default=None,
         choices=("default", "reduce-overhead", "max-autotune"),
         help="torch.compile every model (sync-free executions only)")  # fmt: skip
-    add("--json", type=Path, default=None, help="also write the rows and the machine here")
+    add("--json", default=None, help="also write the rows and the machine here")
     return parser
 
 
@@ -382,9 +404,17 @@ def _overhead(argv: list[str] | None) -> int:
     def report(line: str) -> None:
         print(line, flush=True)
 
+    executions = args.executions
+    if executions is None:  # every execution, or every one that compiles
+        executions = [e for e in EXECUTIONS if args.compile_mode is None or _sync_free(e)]
+    elif args.compile_mode is not None and not all(_sync_free(e) for e in executions):
+        raise UsageError(
+            "--compile needs sync-free --executions (masked, unrolled); got "
+            + ", ".join(executions)
+        )
     rows = measure_overhead(
         ks=args.k,
-        executions=args.executions,
+        executions=executions,
         rounds=args.rounds,
         steps=args.steps,
         warmup=args.warmup,
