@@ -55,6 +55,9 @@ from pact_core.runs import (
 )
 from pact_seq import ParityTask, SequenceModel
 
+#: Compiled graphs Dynamo may keep per code object while measuring (its default is 8).
+RECOMPILE_LIMIT = 64
+
 __all__ = ["OverheadRow", "Variant", "main", "measure_overhead", "variants"]
 
 BITS, HIDDEN, BATCH = 64, 128, 128
@@ -310,47 +313,67 @@ def measure_overhead(
     device = torch.device(device)
     batches = _batches(8, device)
     rows: list[OverheadRow] = []
-    for k in ks:
-        for mode in modes:
-            training = mode == "train"
-            runs = variants(executions, training)
-            steps_of = {
-                v: _step_function(
-                    _compiled(_module(v, k).to(device), compile_mode), batches, training
+    # Every pact variant is another instance behind the same compiled ``forward``: let
+    # Dynamo keep one graph per variant instead of falling back to eager after eight.
+    with torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT):
+        for k in ks:
+            for mode in modes:
+                rows += _measure_one(
+                    k, mode, executions, rounds, steps, warmup, device, batches, compile_mode
                 )
-                for v in runs
-            }
-            for step in steps_of.values():
-                for index in range(warmup):
-                    step(index)
-            seconds: dict[Variant, list[float]] = {v: [] for v in runs}
-            for _ in range(rounds):
-                for variant, step in steps_of.items():
-                    _synchronize(device)
-                    start = time.perf_counter()
-                    for index in range(steps):
-                        step(index)
-                    _synchronize(device)
-                    seconds[variant].append((time.perf_counter() - start) / steps)
-            bare, naive = seconds[runs[0]], seconds[runs[1]]
-            for variant in runs:
-                times = seconds[variant]
-                ratios = [t / b - 1 for t, b in zip(times, bare, strict=True)]
-                speedups = [n / t for n, t in zip(naive, times, strict=True)]
-                rows.append(
-                    OverheadRow(
-                        k=k,
-                        mode=mode,
-                        variant=variant.label,
-                        ms=1000 * statistics.median(times),
-                        overhead=statistics.median(ratios),
-                        overhead_low=min(ratios),
-                        overhead_high=max(ratios),
-                        vs_naive=statistics.median(speedups),
-                    )
-                )
-            if progress is not None:
-                progress(f"K={k} {mode}: {len(runs)} variants timed")
+                if progress is not None:
+                    progress(f"K={k} {mode}: timed")
+    return rows
+
+
+def _measure_one(
+    k: int,
+    mode: str,
+    executions: Sequence[str],
+    rounds: int,
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    batches: list[tuple[Tensor, Tensor]],
+    compile_mode: str | None,
+) -> list[OverheadRow]:
+    """The rows of one ``K`` and mode: every variant timed in ``rounds`` rounds."""
+    rows: list[OverheadRow] = []
+    training = mode == "train"
+    runs = variants(executions, training)
+    steps_of = {
+        v: _step_function(_compiled(_module(v, k).to(device), compile_mode), batches, training)
+        for v in runs
+    }
+    for step in steps_of.values():
+        for index in range(warmup):
+            step(index)
+    seconds: dict[Variant, list[float]] = {v: [] for v in runs}
+    for _ in range(rounds):
+        for variant, step in steps_of.items():
+            _synchronize(device)
+            start = time.perf_counter()
+            for index in range(steps):
+                step(index)
+            _synchronize(device)
+            seconds[variant].append((time.perf_counter() - start) / steps)
+    bare, naive = seconds[runs[0]], seconds[runs[1]]
+    for variant in runs:
+        times = seconds[variant]
+        ratios = [t / b - 1 for t, b in zip(times, bare, strict=True)]
+        speedups = [n / t for n, t in zip(naive, times, strict=True)]
+        rows.append(
+            OverheadRow(
+                k=k,
+                mode=mode,
+                variant=variant.label,
+                ms=1000 * statistics.median(times),
+                overhead=statistics.median(ratios),
+                overhead_low=min(ratios),
+                overhead_high=max(ratios),
+                vs_naive=statistics.median(speedups),
+            )
+        )
     return rows
 
 
