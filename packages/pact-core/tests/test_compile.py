@@ -69,3 +69,31 @@ def test_executions_that_sync_say_so_under_compile(execution: str) -> None:
                              backend="eager")  # fmt: skip
     with pytest.raises(Exception, match="cannot trace; use 'masked' or 'unrolled'"):
         compiled(torch.randn(5, 6))
+
+
+class _Evaluation(nn.Module):
+    """An evaluation pass as a module: what ``torch.export`` takes."""
+
+    def __init__(self, model: pc.Adaptive, halting: Halting, execution: str) -> None:
+        super().__init__()
+        self.model, self.halting, self.execution = model, halting, execution
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        out = self.model(x, halting=self.halting, execution=self.execution)
+        return out.output, out.cost, out.iterations
+
+
+@pytest.mark.parametrize("execution", ["masked", "unrolled"])
+@pytest.mark.parametrize(("halting", "method"), CASES)
+def test_sync_free_executions_export_and_equal_eager(
+    halting: Halting, method: Method, execution: str
+) -> None:
+    evaluation = _Evaluation(_model(method).eval(), halting, execution)
+    x = torch.randn(5, 6)
+    program = torch.export.export(evaluation, (x,))
+    torch.manual_seed(2)
+    got = program.module()(x)
+    torch.manual_seed(2)
+    expected = evaluation(x)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
