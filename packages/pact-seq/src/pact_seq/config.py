@@ -201,11 +201,38 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Rebuild from :meth:`to_dict`, ignoring unknown keys."""
+        """Rebuild from :meth:`to_dict`, ignoring unknown keys.
+
+        Also reads the flat configuration of checkpoints written before the halting
+        engine (``model``, ``tau``, ``max_ponder``, ..., ``warmup_steps`` at the top).
+        """
+        if "halting" not in data and "model" in data:
+            data = _from_flat(data)
         values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["halting"] = HaltingSettings(**data["halting"])
         values["warmup"] = WarmUp(**data.get("warmup", {}))
         return cls(**values)
+
+
+def _from_flat(data: dict[str, Any]) -> dict[str, Any]:
+    """A pre-engine flat configuration in the nested form :meth:`TrainConfig.to_dict` has."""
+    model = data["model"]
+    constants = {"tau": data.get("tau"), "halting_bias": data.get("halting_bias")}
+    constants |= {k: data[k] for k in ("temperature", "eps", "delta") if k in data}
+    if parse_method(model) != "fixed":
+        constants["max_iterations"] = data["max_ponder"]
+        constants["eval_halting"] = data.get("eval_mode")
+    repeats = data.get("repeats") if model == "repeat" else None
+    halting = settings_for(model, repeats=repeats, **{
+        k: v for k, v in constants.items() if v is not None
+    })  # fmt: skip
+    warmup = {
+        "steps": data.get("warmup_steps", 0),
+        "ramp_steps": data.get("ramp_steps", 0),
+        "freeze_head": data.get("warmup_freeze", True),
+        "max_iterations": data.get("warmup_max_ponder"),
+    }
+    return {**data, "halting": asdict(halting), "warmup": warmup}
 
 
 def build_task(config: TrainConfig) -> Task:

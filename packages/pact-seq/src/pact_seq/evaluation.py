@@ -126,8 +126,8 @@ def load_seq_checkpoint(path: str | Path) -> dict[str, Any]:
     if data.get("kind") == CHECKPOINT_KIND:
         return data
     config = data.get("config")
-    if data.get("format") == _FORMAT_1 and isinstance(config, dict) and "halting" in config:
-        return data  # written by this release before checkpoints had headers
+    if data.get("format") == _FORMAT_1 and isinstance(config, dict):
+        return data  # written before checkpoints had headers (flat before the engine)
     raise RunError(f"{path} is not a {CHECKPOINT_KIND} checkpoint (it has no header)")
 
 
