@@ -203,10 +203,11 @@ class _Pact(nn.Module):
         settings = HaltingSettings(method, max_iterations=k, tau=TAU, halting_bias=NEVER_HALT)
         self.model = SequenceModel(BITS, 1, HIDDEN, settings, init="torch", execution=execution)
         self.halting = halting
-        self.noise = torch.Generator()
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        out = self.model(x, halting=self.halting, generator=self.noise)
+        # The halting noise comes from torch's global generator: a torch.Generator
+        # argument would break a compiled graph at every draw.
+        out = self.model(x, halting=self.halting)
         return out.logits[:, 0], out.recurrent.cost[:, 0]
 
 
