@@ -34,6 +34,7 @@ def test_quick_comparison_writes_every_file(quick_run: tuple[Path, str]) -> None
         "results_table.json",
         "results.csv",
         "seq_accuracy_vs_steps.png",
+        "seq_accuracy_vs_steps_prefix-parity.png",
         "seq_accuracy_vs_flops.png",
         "vision_latency_vs_active_batch1.png",
         "vision_latency_vs_active_batch8.png",
@@ -53,7 +54,12 @@ def test_quick_comparison_writes_every_file(quick_run: tuple[Path, str]) -> None
     curves = load_figure_data(out / "seq_accuracy_vs_steps.json")
     assert [g["label"] for g in curves["groups"]] == [
         "act tau=0.01", "pact tau=0.01", "pondernet beta=0.01 lambda_p=0.2", "repeat rho=2",
-        "plain", "ut-act tau=0.01", "ut-fixed L=2", "ut-fixed L=4",
+        "plain",
+    ]  # fmt: skip
+    transformer = load_figure_data(out / "seq_accuracy_vs_steps_prefix-parity.json")
+    assert transformer["title"].startswith("prefix-parity")
+    assert [g["label"] for g in transformer["groups"]] == [
+        "ut-act tau=0.01", "ut-fixed L=2", "ut-fixed L=4",
     ]  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pact_bench.halting_maps import control_halting, depth_maps, unit_fractions
-from pact_bench.speedup import main
+from pact_bench.speedup import main, time_seq_compaction
 from pact_seq.train import main as train_main
 from pact_vision import resnet
 
@@ -97,6 +97,23 @@ def test_speedup_cli_writes_rows(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert seq["samples"] == 16 and seq["compact_ms"] > 0 and seq["ideal_speedup"] >= 1.0
     assert seq["train_batch"] == 128 and seq["train_compact_ms"] > 0
     assert "train step masked ms" in printed
+    assert seq["compiled_masked_ms"] is None  # timed only with --compile
+
+
+def test_speedup_times_compiled_seq_evaluation(tmp_path: Path) -> None:
+    seq_run = tmp_path / "act"
+    assert train_main(["--task", "parity", "--bits", "4", "--hidden-size", "8", "--steps", "10",
+                       "--log-every", "10", "--eval-samples", "32", "--max-iterations", "3",
+                       "--model", "act", "--threads", "1", "--quiet",
+                       "--out", str(seq_run)]) == 0  # fmt: skip
+    row = time_seq_compaction(
+        seq_run / "checkpoint.pt",
+        samples=8,
+        device=torch.device("cpu"),
+        min_run_time=0.001,
+        compile_mode="default",
+    )
+    assert row["compiled_masked_ms"] is not None and row["compiled_masked_ms"] > 0
 
 
 @pytest.mark.parametrize(

@@ -363,9 +363,14 @@ def _write(
 def _figures(rows: list[Row], curves: list[TrainingCurve]) -> list[tuple[str, FigureData]]:
     """The comparison's figures: their file names (no extension) and data."""
     figures: list[tuple[str, FigureData]] = []
-    if any(c.steps for c in curves):
-        title = "parity: smoothed training-batch accuracy"
-        figures.append(("seq_accuracy_vs_steps", training_curves_data(curves, title=title)))
+    # One figure per task: the Transformer rows train on prefix parity, whose accuracy
+    # (every position right) is not comparable with parity's.
+    tasks = sorted({c.task or "parity" for c in curves if c.steps}, key=lambda t: t != "parity")
+    for task in tasks:
+        chosen = [c for c in curves if (c.task or "parity") == task]
+        name = "seq_accuracy_vs_steps" + ("" if task == "parity" else f"_{task}")
+        title = f"{task}: smoothed training-batch accuracy"
+        figures.append((name, training_curves_data(chosen, title=title)))
     for part in ("seq", "vision"):
         scored = accuracy_flops_data(rows, part)
         if scored is not None:

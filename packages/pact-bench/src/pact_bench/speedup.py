@@ -149,7 +149,12 @@ def profile_executions(
 
 
 def time_seq_compaction(
-    checkpoint: Path, *, samples: int, device: torch.device, min_run_time: float
+    checkpoint: Path,
+    *,
+    samples: int,
+    device: torch.device,
+    min_run_time: float,
+    compile_mode: str | None = None,
 ) -> dict[str, Any]:
     """Evaluation and training-step latency of a pact-seq halting model, masked and compacted.
 
@@ -162,6 +167,10 @@ def time_seq_compaction(
     weights are restored afterwards). ``ideal_speedup`` is the evaluation's cell
     row-steps of the masked loop (every row at every iteration the loop runs) over those
     of the compacted one (each row until it halts).
+
+    With ``compile_mode``, the evaluation is also timed compiled (``torch.compile`` of
+    the model in the ``"masked"`` execution, the one without host syncs, which runs all
+    ``L`` iterations): ``compiled_masked_ms``, None otherwise.
     """
     config, model = load_model(checkpoint, device)
     if not isinstance(model, SequenceModel):
@@ -194,6 +203,12 @@ def time_seq_compaction(
             for compact, execution in executions.items():
                 layer.execution = execution
                 times[compact] = _ms(lambda: model(batch.x), min_run_time)
+            compiled_ms = None
+            if compile_mode is not None:
+                layer.execution = resolve_execution("masked")
+                compiled = torch.compile(model, mode=compile_mode)
+                compiled(batch.x)  # compile outside the timing
+                compiled_ms = _ms(lambda: compiled(batch.x), min_run_time)
         for compact, execution in executions.items():
             layer.execution = execution
             train_times[compact] = _ms(training_step, min_run_time)
@@ -211,6 +226,7 @@ def time_seq_compaction(
         "loop_steps": list(out.recurrent.loop_steps),
         "masked_ms": times[False],
         "compact_ms": times[True],
+        "compiled_masked_ms": compiled_ms,
         "ideal_speedup": row_steps / float(out.recurrent.iterations.sum()),
         "achieved_speedup": times[False] / times[True],
         "train_batch": config.batch_size,
@@ -220,6 +236,7 @@ def time_seq_compaction(
     }
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 MEMORY_FORMATS = {"channels-last": torch.channels_last, "contiguous": torch.contiguous_format}
 
 
@@ -354,17 +371,20 @@ def seq_table(rows: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of :func:`time_seq_compaction` rows."""
     lines = [
         "| checkpoint | halting | samples | mean ponder | masked ms | compacted ms "
-        "| ideal | achieved | train step masked ms | compacted ms | achieved |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ideal | achieved | compiled masked ms | train step masked ms | compacted ms "
+        "| achieved |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    lines += [
-        f"| {Path(r['checkpoint']).parent.name} | {r['halting']} | {r['samples']} "
-        f"| {r['mean_ponder']:.2f} | {r['masked_ms']:.2f} | {r['compact_ms']:.2f} "
-        f"| {r['ideal_speedup']:.2f}x | {r['achieved_speedup']:.2f}x "
-        f"| {r['train_masked_ms']:.2f} | {r['train_compact_ms']:.2f} "
-        f"| {r['train_speedup']:.2f}x |"
-        for r in rows
-    ]
+    for r in rows:
+        compiled = r.get("compiled_masked_ms")
+        lines.append(
+            f"| {Path(r['checkpoint']).parent.name} | {r['halting']} | {r['samples']} "
+            f"| {r['mean_ponder']:.2f} | {r['masked_ms']:.2f} | {r['compact_ms']:.2f} "
+            f"| {r['ideal_speedup']:.2f}x | {r['achieved_speedup']:.2f}x "
+            f"| {'-' if compiled is None else f'{compiled:.2f}'} "
+            f"| {r['train_masked_ms']:.2f} | {r['train_compact_ms']:.2f} "
+            f"| {r['train_speedup']:.2f}x |"
+        )
     return "\n".join(lines)
 
 
@@ -405,6 +425,8 @@ def _parser() -> OneLineParser:
     add("--seq-checkpoint", type=Path, nargs="*", default=[],
         help="trained pact-seq halting checkpoints (compaction)")  # fmt: skip
     add("--seq-samples", type=integer(COUNT), default=1000, help="seq evaluation batch")
+    add("--compile", dest="compile_mode", default=None, choices=COMPILE_MODES,
+        help="also time seq evaluation compiled (masked execution)")  # fmt: skip
     add("--min-run-time", type=number(POSITIVE), default=1.0, help="seconds per timing")
     add("--threads", type=integer(COUNT), default=None, help="torch CPU threads")
     add("--device", type=parse_device, default="auto", help="auto, cpu, cuda, cuda:N")
@@ -441,7 +463,11 @@ def _main(argv: list[str] | None) -> int:
     vision = _controlled_rows(args, device) + _checkpoint_rows(args, checkpoints, device)
     seq = [
         time_seq_compaction(
-            path, samples=args.seq_samples, device=device, min_run_time=args.min_run_time
+            path,
+            samples=args.seq_samples,
+            device=device,
+            min_run_time=args.min_run_time,
+            compile_mode=args.compile_mode,
         )
         for path in args.seq_checkpoint
     ]
