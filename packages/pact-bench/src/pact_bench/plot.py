@@ -366,10 +366,15 @@ def _legend(axes: Axes, entries: int) -> None:
 
 
 def _note(axes: Axes, note: str | None) -> None:
-    """A small grey note in the lower right corner (what the error bars are, ...)."""
+    """A small grey note under the lower right corner (what the error bars are, ...).
+
+    It sits below the x-axis label, outside the axes, so that it never covers a curve
+    or a tick label.
+    """
     if note:
-        axes.text(0.995, 0.01, note, transform=axes.transAxes, ha="right", va="bottom",
-                  fontsize="x-small", color="0.4")  # fmt: skip
+        axes.annotate(note, xy=(1.0, 0.0), xycoords="axes fraction", xytext=(0, -38),
+                      textcoords="offset points", ha="right", va="top", fontsize="x-small",
+                      color="0.4")  # fmt: skip
 
 
 #: The drawing function of each kind of figure data.
