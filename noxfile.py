@@ -31,8 +31,9 @@ TEST_EXTRAS: dict[str, tuple[str, ...]] = {
 # Linters are pinned so that a new release cannot fail a run that passed before.
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
-# Type stubs of tqdm (pact_core.runs.progress), pinned like mypy itself.
-MYPY_STUBS = ("types-tqdm==4.70.0.20261106",)
+# Type stubs of tqdm (pact_core.runs.progress) and of pandas (pact-bench's tests read
+# results back with it), pinned like mypy itself.
+MYPY_STUBS = ("types-tqdm==4.70.0.20261106", "pandas-stubs==3.1.0.261029")
 # The documentation tools, pinned for the same reason. griffe reads the API from the
 # source, so the docs session installs none of the packages (and no torch).
 DOCS_TOOLS = (

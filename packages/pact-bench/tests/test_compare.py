@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pandas
 import pytest
 
 from pact_bench.compare import main
@@ -139,7 +140,6 @@ def test_finding_7_results_table_json_is_a_flat_table_pandas_reads(
         assert list(row) == list(COLUMNS)
         assert all(v is None or isinstance(v, str | int | float) for v in row.values())
     assert set(nested) >= {"environment", "rows", "curves"}  # the full record is kept
-    pandas = pytest.importorskip("pandas")
     frame = pandas.read_json(out / "results_table.json")
     assert list(frame.columns) == list(COLUMNS) and len(frame) == len(table)
     assert set(frame["part"]) == {"seq", "vision"}
