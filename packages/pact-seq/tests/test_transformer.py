@@ -8,6 +8,7 @@ from torch import Tensor
 
 from pact_core import Halting, HaltingSettings, Method
 from pact_seq import PrefixParityTask
+from pact_seq.evaluation import EVAL_SEED_OFFSET, evaluate_model
 from pact_seq.objective import training_loss
 from pact_seq.transformer import AdaptiveTransformer
 
@@ -149,3 +150,22 @@ def test_row_wise_executions_are_refused() -> None:
     for execution in ("compact", "unrolled"):
         with pytest.raises(ValueError, match="attention mixes tokens"):
             encoder.execution = execution
+
+
+def test_evaluation_reports_the_ponder_of_every_position() -> None:
+    task = PrefixParityTask(T)
+    encoder = model("pact", limit=4)
+    result = evaluate_model(encoder, task, samples=10, batch_size=4, halting="thresholded")
+    assert len(result.ponder_by_position) == T
+    assert all(1.0 <= p <= 4.0 for p in result.ponder_by_position)
+    mean = sum(result.ponder_by_position) / T
+    assert abs(mean - result.mean_ponder) < 1e-9
+    # The same examples, one at a time: position t's mean is over the examples.
+    data = torch.Generator().manual_seed(EVAL_SEED_OFFSET)
+    batches = [task.sample(size, data) for size in (4, 4, 2)]
+    with torch.no_grad():
+        iterations = torch.cat(
+            [encoder(b.x, halting="thresholded").recurrent.iterations for b in batches]
+        )
+    expected = iterations.double().mean(dim=0).tolist()
+    assert result.ponder_by_position == pytest.approx(expected)

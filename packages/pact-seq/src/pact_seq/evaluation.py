@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from pact_core import Halting
 from pact_core.runs import RunError, load_checkpoint
@@ -46,6 +47,8 @@ class Evaluation:
         mean_cost: Mean computation cost per input (``N``, ACT ponder, or ``rho``).
         eval_halting: The halting used.
         samples: Number of examples.
+        ponder_by_position: Mean cell iterations at each timestep (recurrent models) or
+            token (the Transformer), ``T`` values: where the model spends its compute.
     """
 
     accuracy: float
@@ -54,6 +57,7 @@ class Evaluation:
     mean_cost: float
     eval_halting: Halting
     samples: int
+    ponder_by_position: list[float]
 
 
 @torch.no_grad()
@@ -89,6 +93,7 @@ def evaluate_model(
     digits = torch.zeros((), device=device)
     ponder = torch.zeros((), device=device, dtype=torch.float64)
     cost = torch.zeros((), device=device, dtype=torch.float64)
+    by_position: Tensor | None = None  # [T], summed over examples
     used: Halting = model.settings.halting_for(False) if halting is None else halting
     done = 0
     while done < samples:
@@ -100,6 +105,8 @@ def evaluate_model(
         digits += right.float().mean(dim=-1).sum()
         ponder += out.recurrent.iterations.double().mean(dim=-1).sum()
         cost += out.recurrent.cost.double().mean(dim=-1).sum()
+        summed = out.recurrent.iterations.double().sum(dim=0)
+        by_position = summed if by_position is None else by_position + summed
         used = out.recurrent.halting
         done += size
     return Evaluation(
@@ -109,6 +116,7 @@ def evaluate_model(
         mean_cost=float(cost) / samples,
         eval_halting=used,
         samples=samples,
+        ponder_by_position=[] if by_position is None else (by_position / samples).tolist(),
     )
 
 

@@ -389,6 +389,7 @@ class Trainer:
         }
         if self.task.num_targets > 1:  # addition, prefix parity
             summary["digit_accuracy"] = main_eval.digit_accuracy
+            summary["ponder_by_position"] = main_eval.ponder_by_position
         if config.halting.method in ("pact", "pact-reinforce", "pondernet"):
             summary["evaluations"] = {
                 mode: asdict(
