@@ -11,7 +11,7 @@ import torch
 
 import pact_seq.trainer as trainer_module
 from pact_core import HaltingSettings, WarmUp
-from pact_core.runs import load_checkpoint
+from pact_core.runs import UsageError, load_checkpoint
 from pact_seq import evaluate, train
 
 TINY = ["--bits", "6", "--hidden-size", "8", "--batch-size", "8", "--max-ponder", "4"]
@@ -415,6 +415,22 @@ def test_halting_flags_reach_the_config() -> None:
     assert repeat.halting == HaltingSettings("fixed", max_iterations=2)
     addition, _ = train.parse_config(["--task", "addition", "--model", "act", "--out", "x"])
     assert addition.halting.max_iterations == 20
+
+
+@pytest.mark.parametrize("model", ["fixed", "repeat"])
+def test_the_depth_of_a_fixed_model_is_either_flag(model: str) -> None:
+    # --max-iterations 4 once gave a 2-layer model silently (the default --repeats won).
+    by_cap, _ = train.parse_config(["--model", model, "--max-iterations", "4", "--out", "x"])
+    assert by_cap.halting == HaltingSettings("fixed", max_iterations=4)
+    by_repeats, _ = train.parse_config(["--model", model, "--repeats", "3", "--out", "x"])
+    assert by_repeats.halting.max_iterations == 3
+    both, _ = train.parse_config(
+        ["--model", model, "--repeats", "5", "--max-iterations", "5", "--out", "x"]
+    )
+    assert both.halting.max_iterations == 5
+    with pytest.raises(UsageError, match="--repeats 3 and --max-iterations 4 disagree"):
+        train.parse_config(["--model", model, "--repeats", "3", "--max-iterations", "4",
+                            "--out", "x"])  # fmt: skip
 
 
 def test_zero_tau_trains_without_a_penalty(tmp_path: Path) -> None:

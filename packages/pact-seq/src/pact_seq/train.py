@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from pact_core import METHODS, REDUCTIONS, Interval, WarmUp
+from pact_core import METHODS, REDUCTIONS, Interval, WarmUp, parse_method
 from pact_core.runs import (
     COUNT,
     LEARNING_RATE,
@@ -50,6 +50,7 @@ from pact_seq.config import (
     DEFAULT_REPEATS,
     TASK_DEFAULTS,
     TASKS,
+    ConfigError,
     TrainConfig,
     settings_for,
 )
@@ -116,6 +117,22 @@ def _parser() -> OneLineParser:
     return parser
 
 
+def _fixed_depth(model: str, repeats: int | None, max_iterations: int | None) -> int | None:
+    """The depth of a fixed model: ``--repeats``, or ``--max-iterations`` given alone.
+
+    For ``fixed`` and ``repeat`` the cap L is the depth, so either flag sets it; both
+    at different values are refused rather than one silently winning.
+    """
+    if model == "plain" or max_iterations is None or parse_method(model) != "fixed":
+        return repeats
+    if repeats is not None and repeats != max_iterations:
+        raise ConfigError(
+            f"--repeats {repeats} and --max-iterations {max_iterations} disagree: a "
+            f"{model} model runs exactly L iterations; give one of them"
+        )
+    return max_iterations
+
+
 def parse_config(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespace]:
     """Parse the command line into a :class:`TrainConfig`.
 
@@ -129,8 +146,9 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespac
         return defaults[name] if value is None else value
 
     fields = halting_fields(args)
+    repeats = _fixed_depth(args.model, args.repeats, fields.get("max_iterations"))
     fields.setdefault("max_iterations", defaults["max_iterations"])
-    halting = settings_for(args.model, repeats=args.repeats, **fields)
+    halting = settings_for(args.model, repeats=repeats, **fields)
     config = TrainConfig(
         task=args.task,
         halting=halting,
