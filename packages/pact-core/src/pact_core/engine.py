@@ -511,6 +511,14 @@ def _skipped_halting(
     return [shared] * len(levels)
 
 
+def _every_iteration(step: Step, first: Tensor, limit: int, feature_dim: int) -> list[Tensor]:
+    """``[u^1, ..., u^L]``: every element runs every iteration, nothing frozen."""
+    states = [first]
+    for level in range(2, limit + 1):
+        states.append(step(states[-1], StepContext(level, feature_dim=feature_dim)))
+    return states
+
+
 def _unrolled(
     step: Step,
     head: Head | Sequence[Head],
@@ -522,9 +530,7 @@ def _unrolled(
 ) -> AdaptiveOutput:
     """The :class:`Unrolled` execution: ``L`` unfrozen steps, then the halting at once."""
     limit = settings.max_iterations
-    states = [first]
-    for level in range(2, limit + 1):
-        states.append(step(states[-1], StepContext(level)))
+    states = _every_iteration(step, first, limit, -1)
     stacked = torch.stack(states)  # [L, *batch, F]
     logits = _head_logits(head, states, stacked.shape[1:-1], -1, dtype)
     decided = unrolled_halting(logits, halting, settings, generator=generator)
@@ -581,9 +587,7 @@ def _expected(
     The output is the expected state ``sum_l q_l u^l``; ``iterates`` and
     ``distribution`` let a loss take the expectation of per-step losses (PonderNet).
     """
-    states = [first]
-    for level in range(2, limit + 1):
-        states.append(step(states[-1], StepContext(level, feature_dim=feature_dim)))
+    states = _every_iteration(step, first, limit, feature_dim)
     stacked = torch.stack(states)  # [L, *state]
     logits = _head_logits(head, states, batch_shape, feature_dim, dtype)
     if grouping is not None:
