@@ -47,9 +47,10 @@ def _parser() -> OneLineParser:
     parser.add_argument(
         "--execution",
         choices=EXECUTIONS,
-        default="compact",
-        help="compact (the default: the cell runs only on rows that have not halted), "
-        "early-exit or masked; the same results",
+        default=None,
+        help="the same results in each: compact (the recurrent models' default: the cell "
+        "runs only on rows that have not halted), early-exit, masked (the Transformer's "
+        "default), unrolled",
     )
     return parser
 
@@ -67,7 +68,11 @@ def _evaluate(argv: list[str] | None) -> int:
         config.halting.check_halting(halting)
     except ValueError as error:
         raise UsageError(f"--halting: {error}") from None
-    model.execution = resolve_execution(args.execution)
+    if args.execution is not None:
+        try:
+            model.execution = resolve_execution(args.execution)
+        except ValueError as error:  # a row-wise execution for the Transformer
+            raise UsageError(f"--execution: {error}") from None
     seed = config.seed + EVAL_SEED_OFFSET if args.seed is None else args.seed
     result = evaluate_model(
         model,

@@ -118,19 +118,21 @@ def _parser() -> OneLineParser:
 
 
 def _fixed_depth(model: str, repeats: int | None, max_iterations: int | None) -> int | None:
-    """The depth of a fixed model: ``--repeats``, or ``--max-iterations`` given alone.
+    """The depth of a fixed model: ``--repeats``, else ``--max-iterations``, else None.
 
-    For ``fixed`` and ``repeat`` the cap L is the depth, so either flag sets it; both
-    at different values are refused rather than one silently winning.
+    For ``fixed`` and ``repeat`` the cap L is the depth, so ``--max-iterations`` alone
+    sets it; with both, ``--repeats`` must fit under the cap.
     """
     if model == "plain" or max_iterations is None or parse_method(model) != "fixed":
         return repeats
-    if repeats is not None and repeats != max_iterations:
+    if repeats is None:
+        return max_iterations
+    if repeats > max_iterations:
         raise ConfigError(
-            f"--repeats {repeats} and --max-iterations {max_iterations} disagree: a "
-            f"{model} model runs exactly L iterations; give one of them"
+            f"--repeats {repeats} exceeds --max-iterations {max_iterations}: a {model} "
+            "model runs exactly --repeats iterations, at most the cap"
         )
-    return max_iterations
+    return repeats
 
 
 def parse_config(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespace]:
