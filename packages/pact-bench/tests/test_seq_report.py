@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pact_bench.compare_seq import read_seq_run
+from pact_bench.figures import ponder_by_position_data
 from pact_bench.plot import draw, median_curve
 from pact_bench.plot import main as replot
 from pact_bench.published import FOJO_2018, format_published, published_row
@@ -260,3 +261,39 @@ def test_a_figure_in_an_unknown_format_is_refused_before_reading(
 ) -> None:
     assert main(["--runs", str(tmp_path), "--plot", str(tmp_path / "p.gif")]) == 2
     assert "cannot write a figure as 'gif'" in capsys.readouterr().err
+
+
+def test_ponder_plot_draws_each_position_from_the_summaries(
+    tmp_path: Path, parity_runs: list[Path]
+) -> None:
+    root = tmp_path / "ut"
+    for seed in (0, 1):
+        argv = ["--task", "prefix-parity", "--arch", "transformer", "--length", "4",
+                "--hidden-size", "8", "--heads", "2", "--model", "act", "--steps", "6",
+                "--log-every", "2", "--eval-samples", "32", "--max-iterations", "3",
+                "--seed", str(seed), "--threads", "1", "--quiet",
+                "--out", str(root / f"act_s{seed}")]  # fmt: skip
+        assert train_main(argv) == 0
+    runs = sorted(root.iterdir())
+    figure = tmp_path / "ponder.png"
+    assert main(["--runs", *map(str, runs), "--ponder-plot", str(figure)]) == 0
+    data = json.loads(figure.with_suffix(".json").read_text())
+    (series,) = data["series"]
+    assert series["label"].endswith("(2 seeds)") and series["x"] == [1, 2, 3, 4]
+    seeds = [json.loads((r / "summary.json").read_text())["ponder_by_position"] for r in runs]
+    for t in range(4):
+        values = [s[t] for s in seeds]
+        assert series["y_low"][t] == min(values) and series["y_high"][t] == max(values)
+        assert series["y"][t] == pytest.approx(sum(values) / 2)  # the median of two
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Parity has one target: its summaries report no ponder by position.
+    assert main(["--runs", *map(str, parity_runs), "--ponder-plot", str(figure)]) == 1
+
+
+def test_ponder_by_position_data_refuses_mixed_lengths() -> None:
+    with pytest.raises(ValueError, match="runs of \\[2, 3\\] positions"):
+        ponder_by_position_data([("act", [1.0, 2.0]), ("act", [1.0, 2.0, 3.0])], title="t")
+    with pytest.raises(ValueError, match="no run reports"):
+        ponder_by_position_data([], title="t")
+    single = ponder_by_position_data([("pact", [1.0, 3.0])], title="t")
+    assert single["series"][0]["y_low"] is None and single["note"] is None

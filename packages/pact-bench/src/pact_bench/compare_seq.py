@@ -38,6 +38,7 @@ __all__ = [
     "SeqRun",
     "TrainingCurve",
     "flops_per_step",
+    "read_ponder_by_position",
     "read_seq_run",
     "run_seq_comparison",
     "seq_config",
@@ -245,6 +246,19 @@ def _load_summary(directory: Path) -> dict[str, Any]:
     if "task" not in summary or "config" not in summary:
         raise RunError(f"{path} is not a pact_seq summary (no task/config)")
     return summary
+
+
+def read_ponder_by_position(directory: Path) -> list[float] | None:
+    """The mean iterations at each position of a finished run's main evaluation.
+
+    ``None`` for runs whose summary does not report it (one-target tasks, or runs
+    written before it was recorded).
+
+    Raises:
+        RunError: If ``directory`` is not a finished run.
+    """
+    values = _load_summary(directory).get("ponder_by_position")
+    return None if values is None else [float(v) for v in values]
 
 
 def _model_name(config: TrainConfig) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "accuracy_flops_data",
     "latency_data",
     "points_series",
+    "ponder_by_position_data",
     "training_curves_data",
 ]
 
@@ -146,6 +147,52 @@ def points_series(points: Sequence[Point], *, style: str = "points") -> list[dic
             }
         )
     return series
+
+
+def ponder_by_position_data(
+    runs: Sequence[tuple[str, Sequence[float]]], *, title: str
+) -> FigureData:
+    """Mean iterations at each position (timestep or token), a line per configuration.
+
+    Args:
+        runs: ``(group, ponder_by_position)`` of each run; runs of one group are seeds,
+            drawn as their median with bars from the smallest to the largest seed.
+        title: The figure's title.
+
+    Raises:
+        ValueError: If ``runs`` is empty, or the runs of a group differ in length.
+    """
+    if not runs:
+        raise ValueError("no run reports its ponder by position")
+    groups: dict[str, list[Sequence[float]]] = {}
+    for label, values in runs:
+        groups.setdefault(label, []).append(values)
+    series: list[dict[str, Any]] = []
+    for label, seeds in groups.items():
+        lengths = sorted({len(values) for values in seeds})
+        if len(lengths) > 1:
+            raise ValueError(f"{label!r}: runs of {lengths} positions; give one length")
+        columns = list(zip(*seeds, strict=True))
+        several = len(seeds) > 1
+        series.append(
+            {
+                "label": f"{label} ({len(seeds)} seeds)" if several else label,
+                "style": "line",
+                "x": list(range(1, lengths[0] + 1)),
+                "y": [statistics.median(c) for c in columns],
+                "y_low": [min(c) for c in columns] if several else None,
+                "y_high": [max(c) for c in columns] if several else None,
+            }
+        )
+    merged = any(s["y_low"] is not None for s in series)
+    return {
+        "kind": "xy",
+        "title": title,
+        "xlabel": "position",
+        "ylabel": "mean iterations at the position",
+        "note": "line: median over seeds; bars: smallest to largest seed" if merged else None,
+        "series": series,
+    }
 
 
 def accuracy_flops_data(rows: Sequence[Row], part: str) -> FigureData | None:

@@ -9,7 +9,10 @@ solved: the seeds of one model and setting thin in one colour and their median b
 (:func:`pact_bench.plot.training_curves_figure`). The figure is a PNG, or an SVG or PDF
 by ``FILE``'s extension, and its data (every run's raw and smoothed curve) is written
 beside it as JSON (``parity.png``, ``parity.json``); ``python -m pact_bench.plot
-parity.json`` draws it again without the runs.
+parity.json`` draws it again without the runs. ``--ponder-plot FILE`` draws the mean
+iterations at each position (timestep or token) of the runs whose summaries report it
+(tasks with a target per position: addition, prefix parity), the seeds of a setting as
+their median with bars from the smallest to the largest.
 
 Example::
 
@@ -22,8 +25,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pact_bench.compare_seq import TrainingCurve, read_seq_run
-from pact_bench.figures import training_curves_data
+from pact_bench.compare_seq import TrainingCurve, read_ponder_by_position, read_seq_run
+from pact_bench.figures import ponder_by_position_data, training_curves_data
 from pact_bench.plot import check_figure_path, save_figure
 from pact_bench.published import format_published, published_row
 from pact_bench.results import Row
@@ -122,6 +125,10 @@ def _parser() -> OneLineParser:
         help="draw the accuracy curves to FILE (.png, .svg or .pdf) and their data to FILE.json",
     )  # fmt: skip
     parser.add_argument(
+        "--ponder-plot", default=None, metavar="FILE",
+        help="draw the mean iterations at each position to FILE and its data to FILE.json",
+    )  # fmt: skip
+    parser.add_argument(
         "--title", default=None,
         help="title of the plot (default: TASK: smoothed training-batch accuracy)",
     )  # fmt: skip
@@ -140,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     plot = check_figure_path(args.plot, "--plot")  # bad format or place: before any reading
+    ponder_plot = check_figure_path(args.ponder_plot, "--ponder-plot")
     missing = [str(d) for d in args.runs if not d.exists()]
     if missing:
         raise RunError(f"--runs: no such directory: {', '.join(missing)}")
@@ -149,11 +157,15 @@ def _main(argv: list[str] | None) -> int:
     rows: list[Row] = []
     curves: list[TrainingCurve] = []
     tasks: set[str] = set()
+    by_position: list[tuple[str, list[float]]] = []
     for directory in runs:
         run_rows, curve = read_seq_run(directory)
         rows += run_rows
         curves.append(curve)
         tasks.add(curve.task)
+        ponder = read_ponder_by_position(directory)
+        if ponder:
+            by_position.append((curve.group or curve.run, ponder))
     if len(tasks) > 1:
         raise RunError(f"--runs mixes tasks ({', '.join(sorted(tasks))}); give one task")
     task = tasks.pop()
@@ -168,6 +180,12 @@ def _main(argv: list[str] | None) -> int:
         except ValueError as error:
             raise RunError(f"cannot draw the plot: {error}") from None
         print(f"\nwrote {written} and {written.with_suffix('.json')}", file=sys.stderr)
+    if ponder_plot is not None:
+        if not by_position:
+            raise RunError("--ponder-plot: no run's summary reports its ponder by position")
+        data = ponder_by_position_data(by_position, title=f"{task}: iterations by position")
+        written = save_figure(data, ponder_plot)
+        print(f"wrote {written} and {written.with_suffix('.json')}", file=sys.stderr)
     return 0
 
 
