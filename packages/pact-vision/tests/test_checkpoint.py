@@ -6,7 +6,8 @@ import pytest
 import torch
 from helpers import tiny_model
 
-from pact_vision import resnet
+from pact_core import HaltingSettings
+from pact_vision import AdaptiveResNet, resnet
 from pact_vision.checkpoint import (
     CheckpointError,
     build_model,
@@ -86,3 +87,31 @@ def test_missing_or_foreign_checkpoint(tmp_path: Path) -> None:
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a pact-vision checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize(
+    ("mode", "halting", "method"),
+    [("relaxed", True, "pact"), ("thresholded", True, "pact"), ("act", True, "act"),
+     ("dense", False, "fixed")],
+)  # fmt: skip
+def test_a_checkpoint_from_before_the_engine_loads(
+    tmp_path: Path, mode: str, halting: bool, method: str
+) -> None:
+    # The flat model_config of pact-vision before the halting engine (commit 7d3a1bd):
+    # such checkpoints failed with "bad model_config in checkpoint: 'settings'".
+    torch.manual_seed(0)
+    constants = {"temperature": 0.5, "delta": 0.02, "eps": 0.03, "threshold": 0.4}
+    settings = HaltingSettings(method, max_iterations=2, **constants)  # type: ignore[arg-type]
+    model = AdaptiveResNet(settings, widths=(4, 8, 8))
+    flat = {"units_per_block": 2, "num_classes": model.num_classes, "in_channels": 3,
+            "widths": list(model.widths), "halting": halting, "mode": mode, "group": 1,
+            **constants}  # fmt: skip
+    path = tmp_path / "old.pt"
+    torch.save({"model": model.state_dict(), "model_config": flat, "step": 7}, path)
+    rebuilt = build_model(load_checkpoint(path)["model_config"])
+    rebuilt.load_state_dict(torch.load(path, weights_only=False)["model"])
+    assert rebuilt.settings == settings
+    x = torch.randn(2, 3, 8, 8)
+    model.eval()
+    rebuilt.eval()
+    torch.testing.assert_close(model(x).logits, rebuilt(x).logits)

@@ -107,12 +107,38 @@ def model_config(model: AdaptiveResNet) -> dict[str, Any]:
     }
 
 
+#: The method of each mode of the models written before the halting engine (their
+#: ``model_config`` was flat: ``units_per_block``, ``halting``, ``mode``, the constants).
+#: A REINFORCE-trained model was saved in a PACT mode; it evaluates as PACT does.
+_PRE_ENGINE_METHODS = {
+    "dense": "fixed",
+    "act": "act",
+    "relaxed": "pact",
+    "discrete": "pact",
+    "thresholded": "pact",
+}
+
+
+def _pre_engine_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`~pact_core.HaltingSettings` fields of a flat pre-engine config."""
+    method = _PRE_ENGINE_METHODS[str(config["mode"])] if config["halting"] else "fixed"
+    fields = {"method": method, "max_iterations": int(config["units_per_block"])}
+    for name in ("temperature", "delta", "eps", "threshold"):
+        if name in config:
+            fields[name] = float(config[name])
+    return fields
+
+
 def build_model(config: Mapping[str, Any]) -> AdaptiveResNet:
-    """Rebuild a model from :func:`model_config`'s dict (weights not loaded)."""
+    """Rebuild a model from :func:`model_config`'s dict (weights not loaded).
+
+    The flat configs of checkpoints written before the halting engine are read too.
+    """
     try:
         widths = tuple(int(w) for w in config["widths"])
+        settings = config["settings"] if "settings" in config else _pre_engine_settings(config)
         return AdaptiveResNet(
-            HaltingSettings(**config["settings"]),
+            HaltingSettings(**settings),
             num_classes=int(config["num_classes"]),
             in_channels=int(config["in_channels"]),
             widths=(widths[0], widths[1], widths[2]),
