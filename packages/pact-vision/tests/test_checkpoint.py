@@ -28,7 +28,6 @@ def test_save_is_atomic_and_round_trips(tmp_path: Path) -> None:
     rebuilt.load_state_dict(payload["model"])
     assert rebuilt.settings == model.settings
     assert rebuilt.group == 2
-    assert rebuilt.group == 2
     x = torch.randn(2, 3, 8, 8)
     model.eval()
     rebuilt.eval()
