@@ -59,6 +59,19 @@ def test_write_text_atomic(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "s.json").read_text()) == {"a": 1}
 
 
+def test_a_foreign_file_fails_in_one_line_without_torch_warnings(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    # Random bytes once began with the pickle opcode PROTO and the byte 234: torch warned
+    # "Detected pickle protocol 234" on stderr before failing, so the CLIs' one-line
+    # error came out on two lines (a flaky test of the bad-input suite).
+    path = tmp_path / "random.pt"
+    path.write_bytes(b"\x80\xea" + bytes(100))
+    with pytest.raises(ValueError, match="is unreadable"):
+        runs.load_checkpoint(path)
+    assert [str(w.message) for w in recwarn] == []
+
+
 def test_load_checkpoint_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not found"):
         runs.load_checkpoint(tmp_path / "missing.pt")

@@ -17,6 +17,7 @@ import math
 import os
 import stat
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -166,7 +167,12 @@ def load_checkpoint(
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        # torch warns about what it meets in a foreign file (random bytes can read as
+        # "pickle protocol 234") before it fails; the failure is reported in one line
+        # below, and a file that loads is checked below, so the warnings add nothing.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise ValueError(f"checkpoint {path} is unreadable ({type(error).__name__})") from None
     if not isinstance(data, dict):
