@@ -359,21 +359,21 @@ def _hex(rgba: tuple[float, float, float, float]) -> str:
 
 
 def _legend(axes: Axes, entries: int) -> None:
-    if entries > 8:  # many runs: the legend goes beside the axes
+    if entries > 5:  # many series: the legend goes beside the axes, where it hides none
         axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         axes.legend(loc="best")
 
 
 def _note(axes: Axes, note: str | None) -> None:
-    """A small grey note under the lower right corner (what the error bars are, ...).
+    """A small grey note under the lower left corner (what the error bars are, ...).
 
     It sits below the x-axis label, outside the axes, so that it never covers a curve
     or a tick label.
     """
     if note:
-        axes.annotate(note, xy=(1.0, 0.0), xycoords="axes fraction", xytext=(0, -38),
-                      textcoords="offset points", ha="right", va="top", fontsize="x-small",
+        axes.annotate(note, xy=(0.0, 0.0), xycoords="axes fraction", xytext=(0, -38),
+                      textcoords="offset points", ha="left", va="top", fontsize="x-small",
                       color="0.4")  # fmt: skip
 
 

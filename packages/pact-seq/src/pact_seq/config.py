@@ -48,6 +48,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 128,
         "max_iterations": 100,
         "steps": 200_000,
+        "log_every": 1000,  # Fojo et al. log every 1000 steps; the smoothing assumes it
     },
     "addition": {
         "cell": "lstm",
@@ -55,6 +56,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "max_iterations": 20,
         "steps": 1_000_000,
+        "log_every": 1000,
     },
     # Not a published task: the per-token depth benchmark of the Transformer encoder.
     "prefix-parity": {
@@ -63,6 +65,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_size": 64,
         "max_iterations": 8,
         "steps": 5_000,
+        "log_every": 100,  # 50 log points over the 5,000 steps
     },
 }
 #: Repeat-RNN's ``rho`` when ``--model repeat`` is given without ``--repeats``.

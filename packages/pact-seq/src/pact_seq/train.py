@@ -87,7 +87,8 @@ def _parser() -> OneLineParser:
     )
     add("--resume", action="store_true", help="continue the run in --out")
     add("--overwrite", action="store_true", help="replace the run that --out holds")
-    add("--log-every", type=count, default=1000, help="steps between log points")
+    add("--log-every", type=count, default=None,
+        help="steps between log points (task default: 1000, prefix parity 100)")  # fmt: skip
     add("--checkpoint-every", type=count, default=5000, help="steps between checkpoints")
     add("--cell", choices=("rnn", "lstm", "gru"), default=None, help="cell (task default)")
     add("--hidden-size", type=count, default=None, help="hidden units (task default)")
@@ -164,7 +165,7 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespac
         random_positions=args.random_positions,
         numbers=args.numbers,
         digits=args.digits,
-        log_every=args.log_every,
+        log_every=pick(args.log_every, "log_every"),
         checkpoint_every=args.checkpoint_every,
         eval_samples=args.eval_samples,
         init=args.init,
