@@ -55,6 +55,8 @@ from pact_core.runs import (
 )
 from pact_seq import ParityTask, SequenceModel
 
+#: The ``torch.compile`` modes the benchmarks accept (``--compile``).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 #: Compiled graphs Dynamo may keep per code object while measuring (its default is 8).
 RECOMPILE_LIMIT = 64
 
@@ -406,8 +408,7 @@ def _parser() -> OneLineParser:
     add("--warmup", type=integer(WHOLE), default=3, help="untimed steps per variant first")
     add("--threads", type=count, default=1, help="torch CPU threads")
     add("--device", type=parse_device, default="auto", help="auto, cpu, cuda, cuda:N")
-    add("--compile", dest="compile_mode", default=None,
-        choices=("default", "reduce-overhead", "max-autotune"),
+    add("--compile", dest="compile_mode", default=None, choices=COMPILE_MODES,
         help="torch.compile every model (sync-free executions only)")  # fmt: skip
     add("--json", default=None, help="also write the rows and the machine here")
     return parser

@@ -41,6 +41,7 @@ from pact_bench.environment import describe_environment
 from pact_bench.flops import load_vision_model
 from pact_bench.halting_maps import MAP_KINDS, control_halting, depth_maps
 from pact_bench.latency import measure_latency
+from pact_bench.overhead import COMPILE_MODES
 from pact_core import Halting, Interval, resolve_execution
 from pact_core.runs import (
     COUNT,
@@ -236,7 +237,6 @@ def time_seq_compaction(
     }
 
 
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 MEMORY_FORMATS = {"channels-last": torch.channels_last, "contiguous": torch.contiguous_format}
 
 

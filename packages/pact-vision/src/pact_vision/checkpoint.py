@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import Tensor
 
-from pact_core import HaltingSettings, runs
+from pact_core import HaltingSettings, parse_method, runs
 from pact_core.runs import RunError, save_atomic
 from pact_vision.models import AdaptiveResNet
 
@@ -107,22 +107,21 @@ def model_config(model: AdaptiveResNet) -> dict[str, Any]:
     }
 
 
-#: The method of each mode of the models written before the halting engine (their
-#: ``model_config`` was flat: ``units_per_block``, ``halting``, ``mode``, the constants).
-#: A REINFORCE-trained model was saved in a PACT mode; it evaluates as PACT does.
-_PRE_ENGINE_METHODS = {
-    "dense": "fixed",
-    "act": "act",
-    "relaxed": "pact",
-    "discrete": "pact",
-    "thresholded": "pact",
-}
+#: The evaluation haltings a pre-engine PACT model could be saved in; its other modes
+#: (``dense``, ``act``, ``relaxed``) are method names or aliases (``parse_method``).
+#: Their ``model_config`` was flat: ``units_per_block``, ``halting``, ``mode``, the
+#: constants. A REINFORCE-trained model was saved in a PACT mode; it evaluates as PACT.
+_PRE_ENGINE_PACT_MODES = ("discrete", "thresholded")
 
 
 def _pre_engine_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """The :class:`~pact_core.HaltingSettings` fields of a flat pre-engine config."""
-    method = _PRE_ENGINE_METHODS[str(config["mode"])] if config["halting"] else "fixed"
-    fields = {"method": method, "max_iterations": int(config["units_per_block"])}
+    mode = str(config["mode"])
+    method = "pact" if mode in _PRE_ENGINE_PACT_MODES else parse_method(mode)
+    fields: dict[str, Any] = {
+        "method": method if config["halting"] else "fixed",
+        "max_iterations": int(config["units_per_block"]),
+    }
     for name in ("temperature", "delta", "eps", "threshold"):
         if name in config:
             fields[name] = float(config[name])
