@@ -94,9 +94,19 @@ class Runtime:
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
         return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
-    def shutdown(self) -> None:
-        """Destroy the process group, if this runtime created one."""
+    def shutdown(self, synchronize: bool = True) -> None:
+        """Destroy the process group, if this runtime created one.
+
+        Args:
+            synchronize: Wait at a barrier first, so that no rank tears its gloo threads
+                down while another still works (rank 0 evaluates and saves after the
+                last step): a rank that left early could abort at exit with
+                "terminate called without an active exception". Pass ``False`` after an
+                error, when the other ranks may never reach the barrier.
+        """
         if self.distributed and dist.is_initialized():
+            if synchronize:
+                dist.barrier()
             dist.destroy_process_group()
 
 

@@ -295,9 +295,12 @@ def run(config: TrainConfig) -> TrainResult:
         torch.set_num_threads(config.threads)
     runtime = setup_runtime(config.device, config.amp, config.channels_last)
     try:
-        return _train(config, runtime)
-    finally:
-        runtime.shutdown()
+        result = _train(config, runtime)
+    except BaseException:
+        runtime.shutdown(synchronize=False)
+        raise
+    runtime.shutdown()
+    return result
 
 
 def _train(config: TrainConfig, runtime: Runtime) -> TrainResult:
