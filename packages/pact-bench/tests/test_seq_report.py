@@ -11,7 +11,7 @@ from pact_bench.compare_seq import read_seq_run
 from pact_bench.figures import ponder_by_position_data
 from pact_bench.plot import draw, median_curve
 from pact_bench.plot import main as replot
-from pact_bench.published import FOJO_2018, format_published, published_row
+from pact_bench.published import FOJO_2018, figure_steps, format_published, published_row
 from pact_bench.results import Row
 from pact_bench.seq_report import main, seed_table
 from pact_seq import smoothed_accuracy
@@ -187,23 +187,66 @@ def test_runs_of_the_previous_release_are_read(
     )
 
 
-def _seq_row(run: str, steps_to_solve: int | None, setting: str = "rho=2") -> Row:
-    return Row(part="seq", run=run, model="repeat", setting=setting, steps_to_solve=steps_to_solve)
+def _seq_row(
+    run: str,
+    steps_to_solve: int | None,
+    setting: str = "rho=2",
+    *,
+    fojo: int | None = None,
+    model: str = "repeat",
+    ponder: float | None = None,
+    collapse_step: int | None = None,
+) -> Row:
+    return Row(part="seq", run=run, model=model, setting=setting, steps_to_solve=steps_to_solve,
+               steps_to_solve_fojo=fojo, mean_ponder=ponder,
+               collapse_step=collapse_step)  # fmt: skip
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
 def test_seed_table_gathers_runs_and_counts_unsolved_as_slowest() -> None:
     assert seed_table("parity", [_seq_row("a", 5000)]) is None  # one run per setting
-    rows = [_seq_row("s0", 55000), _seq_row("s1", None), _seq_row("s2", 44000),
+    rows = [_seq_row("s0", 55000, fojo=58000, ponder=2.0),
+            _seq_row("s1", None, ponder=2.0),
+            _seq_row("s2", 44000, fojo=61000, ponder=2.0),
             _seq_row("other", 9000, setting="rho=3")]  # fmt: skip
     table = seed_table("parity", rows)
     assert table is not None
-    (line,) = [ln for ln in table.splitlines() if ln.startswith("| repeat | rho=2")]
-    assert line == "| repeat | rho=2 | - | 3 | 2 | 44k, 55k, no | 55k | 22k |"
+    header = _cells(table.splitlines()[0])
+    (line,) = [_cells(ln) for ln in table.splitlines() if ln.startswith("| repeat | rho=2")]
+    cells = dict(zip(header[:6], line[:6], strict=True))
+    assert cells == {"model": "repeat", "setting": "rho=2", "eval": "-", "runs": "3",
+                     "solved": "2", "collapsed": "0"}  # fmt: skip
+    # ours, each and median; Fojo's statistic, each and median (sorted separately)
+    assert line[6:10] == ["44k, 55k, no", "55k", "58k, 61k, no", "61k"]
+    # mean ponder; the published table's cell; the step where the paper's figure crosses 98%
+    assert line[10:] == ["2.00", "22k", "183k"]
     assert "rho=3" not in table
     even = seed_table("parity", [_seq_row("a", 40000), _seq_row("b", 60000)])
-    assert even is not None and "| 50k |" in even
+    assert even is not None and _cells(even.splitlines()[-1])[7] == "50k"
     unsolved = seed_table("parity", [_seq_row("a", 40000), _seq_row("b", None)])
-    assert unsolved is not None and unsolved.splitlines()[-1].split(" | ")[6] == "no"
+    assert unsolved is not None and _cells(unsolved.splitlines()[-1])[7] == "no"
+
+
+def test_seed_table_counts_collapsed_runs_and_keeps_warm_up_runs_apart() -> None:
+    def act(run: str, steps: int | None, setting: str, collapse: int | None = None) -> Row:
+        return _seq_row(run, steps, setting, model="act", ponder=1.5, collapse_step=collapse)
+
+    warmed = "tau=0.01 warm-up=10k"
+    rows = [act("a0", None, "tau=0.01", collapse=9000), act("a1", 120000, "tau=0.01"),
+            act("w0", 90000, warmed), act("w1", 80000, warmed)]  # fmt: skip
+    table = seed_table("parity", rows)
+    assert table is not None
+    published, warm = (_cells(line) for line in table.splitlines()[2:])
+    assert published[:6] == ["act", "tau=0.01", "-", "2", "1", "1"]
+    assert warm[:6] == ["act", "tau=0.01 warm-up=10k", "-", "2", "2", "0"]
+    # Both are set beside the published row of their tau.
+    assert published[11:] == warm[11:] == ["53k (1.81)", "354k"]
+    assert figure_steps("parity", "act", "tau=1e-3") == 348_000
+    assert figure_steps("addition", "act", "tau=0.01") is None
+    assert figure_steps("parity", "pact", "tau=0.01") is None
 
 
 def _seed_run(root: Path, name: str, repeats: int, seed: int, rise: int, *, stopped: bool) -> Path:
@@ -297,3 +340,15 @@ def test_ponder_by_position_data_refuses_mixed_lengths() -> None:
         ponder_by_position_data([], title="t")
     single = ponder_by_position_data([("pact", [1.0, 3.0])], title="t")
     assert single["series"][0]["y_low"] is None and single["note"] is None
+
+
+def test_a_run_read_back_carries_its_warm_up_and_its_collapse(tmp_path: Path) -> None:
+    """A warm-up is part of the setting; a run that halts at step 1 throughout collapsed."""
+    common = ["--task", "parity", "--bits", "4", *TINY, "--model", "act", "--tau", "0.01"]
+    assert train_main([*common, "--warmup-steps", "10", "--out", str(tmp_path / "warm")]) == 0
+    assert train_main([*common, "--halting-bias", "20", "--out", str(tmp_path / "trap")]) == 0
+    (warm,), _ = read_seq_run(tmp_path / "warm")
+    (trap,), _ = read_seq_run(tmp_path / "trap")
+    assert warm.setting == "tau=0.01 warm-up=10" and warm.collapse_step is None
+    assert trap.setting == "tau=0.01" and trap.collapse_step == 5  # the first log point
+    assert trap.mean_ponder == 1.0

@@ -280,7 +280,10 @@ def _setting(config: TrainConfig, model: str) -> str:
     if halting.method == "pondernet":
         return f"beta={halting.beta:g} lambda_p={halting.lambda_p:g}"
     if config.has_halting:
-        return f"tau={halting.tau:g}"
+        steps = config.warmup.steps
+        warmup = f" warm-up={steps / 1000:g}k" if steps >= 1000 else f" warm-up={steps}"
+        warmup = warmup if steps else ""
+        return f"tau={halting.tau:g}{warmup}"
     if model in ("repeat", "ut-fixed"):
         return f"{'L' if config.arch == 'transformer' else 'rho'}={halting.max_iterations}"
     return ""
@@ -378,6 +381,7 @@ def read_seq_run(
         "steps_to_solve_fojo": summary.get("steps_to_solve_fojo"),
         "steps": summary.get("steps"),
         "steps_per_s": summary.get("steps_per_s"),
+        "collapse_step": _collapse_step(summary),
     }
     main_halting = summary.get("eval_halting", summary.get("eval_mode"))
     evaluations: dict[str, dict[str, Any]] = summary.get("evaluations") or {
@@ -405,6 +409,18 @@ def read_seq_run(
     group = f"{model} {common['setting']}".strip()
     stopped = bool(summary.get("stopped_when_solved", False))
     return rows, replace(curve, group=group, stopped_when_solved=stopped)
+
+
+def _collapse_step(summary: dict[str, Any]) -> int | None:
+    """The step since which the run stayed collapsed to one iteration, if it ended so.
+
+    Summaries before the collapse diagnostic (and runs without halting) give ``None``.
+    """
+    collapse = summary.get("collapse")
+    if not isinstance(collapse, dict) or not collapse.get("collapsed"):
+        return None
+    step = collapse.get("step")
+    return None if step is None else int(step)
 
 
 def _curve(directory: Path, task: str) -> TrainingCurve:

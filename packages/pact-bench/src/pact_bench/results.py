@@ -41,6 +41,9 @@ class Row:
         steps_to_solve: First logged step at which smoothed training accuracy reached 98%.
         steps_to_solve_fojo: The statistic Fojo et al.'s analysis script computed for the
             published table (:func:`pact_seq.smoothing.fojo_steps_to_solve`).
+        collapse_step: For a run that ended collapsed to one iteration per input (the
+            share halting at the first step at or above ``pact_seq``'s collapse share at
+            every log point since), the first step of that stretch; else ``None``.
         steps: Training steps run.
         steps_per_s: Training steps per second.
         flops: FLOPs per input (seq: cell steps times cell FLOPs; vision: per image, as
@@ -63,6 +66,7 @@ class Row:
     mean_ponder: float | None = None
     steps_to_solve: int | None = None
     steps_to_solve_fojo: int | None = None
+    collapse_step: int | None = None
     steps: int | None = None
     steps_per_s: float | None = None
     flops: float | None = None

@@ -28,7 +28,7 @@ from pathlib import Path
 from pact_bench.compare_seq import TrainingCurve, read_ponder_by_position, read_seq_run
 from pact_bench.figures import ponder_by_position_data, training_curves_data
 from pact_bench.plot import check_figure_path, save_figure
-from pact_bench.published import format_published, published_row
+from pact_bench.published import figure_steps, format_published, published_row
 from pact_bench.results import Row
 from pact_core.runs import OneLineParser, RunError, run_main
 
@@ -77,10 +77,18 @@ def report_table(task: str, rows: Sequence[Row]) -> str:
 def seed_table(task: str, rows: Sequence[Row]) -> str | None:
     """Runs of the same model, setting and evaluation halting gathered across seeds.
 
-    Each line lists every run's steps to solve (sorted; "no" for a run that did not
-    solve) and their median, counting an unsolved run as slower than every solved one
-    (so the median is "no" when half or more did not solve). ``None`` if no setting has
-    more than one run.
+    The three measures of "steps to solve" stand side by side: ours (the first log point
+    whose smoothed accuracy reaches 98%), the statistic of the authors' script applied
+    to our logs (:func:`pact_seq.smoothing.fojo_steps_to_solve`), and, for parity, the
+    step where the paper's own figure crosses 98% (:func:`pact_bench.published.figure_steps`)
+    beside its table's number. Each list is sorted, "no" for a run that did not solve,
+    and its median counts an unsolved run as slower than every solved one (so the
+    median is "no" when half or more did not solve). "Collapsed" counts the runs that
+    ended collapsed to one iteration per input; "ponder" is the mean over the runs of
+    their mean iterations per input at evaluation.
+
+    Returns:
+        ``None`` if no setting has more than one run.
     """
     groups: dict[tuple[str, str, str], list[Row]] = {}
     for row in rows:
@@ -89,24 +97,41 @@ def seed_table(task: str, rows: Sequence[Row]) -> str | None:
     if not repeated:
         return None
     lines = [
-        "| model | setting | eval | runs | solved | steps to solve, each | median "
-        "| published (Fojo) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | setting | eval | runs | solved | collapsed | steps to solve, each | median "
+        "| Fojo statistic, each | median | ponder | published table (Fojo) "
+        "| published figure, 98% |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (model, setting, evaluation), group in repeated.items():
-        steps = sorted((r.steps_to_solve for r in group), key=lambda v: (v is None, v or 0))
-        solved = sum(v is not None for v in steps)
-        middle = steps[(len(steps) - 1) // 2 : len(steps) // 2 + 1]
-        median = None
-        if all(v is not None for v in middle):
-            median = sum(v for v in middle if v is not None) // len(middle)
-        published = format_published(published_row(task, model, setting))
+        ours = _sorted_steps([r.steps_to_solve for r in group])
+        fojo = _sorted_steps([r.steps_to_solve_fojo for r in group])
+        ponders = [r.mean_ponder for r in group if r.mean_ponder is not None]
+        ponder = f"{sum(ponders) / len(ponders):.2f}" if ponders else "-"
+        figure = figure_steps(task, model, setting)
         cells = [
-            model, setting or "-", evaluation, str(len(group)), str(solved),
-            ", ".join(_steps(v) for v in steps), _steps(median), published,
+            model, setting or "-", evaluation, str(len(group)),
+            str(sum(v is not None for v in ours)),
+            str(sum(r.collapse_step is not None for r in group)),
+            ", ".join(_steps(v) for v in ours), _steps(_median(ours)),
+            ", ".join(_steps(v) for v in fojo), _steps(_median(fojo)), ponder,
+            format_published(published_row(task, model, setting)),
+            "-" if figure is None else _steps(figure),
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _sorted_steps(steps: Sequence[int | None]) -> list[int | None]:
+    """``steps`` sorted, the unsolved (``None``) last."""
+    return sorted(steps, key=lambda v: (v is None, v or 0))
+
+
+def _median(steps: Sequence[int | None]) -> int | None:
+    """The median of sorted ``steps``; ``None`` if it falls on an unsolved run."""
+    middle = steps[(len(steps) - 1) // 2 : len(steps) // 2 + 1]
+    if any(v is None for v in middle):
+        return None
+    return sum(v for v in middle if v is not None) // len(middle)
 
 
 PROG = "pact_bench.seq_report"
