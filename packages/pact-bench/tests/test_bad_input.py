@@ -65,6 +65,7 @@ CLIS = (
     "pact_bench.flops",
     "pact_bench.overhead",
     "pact_bench.gpu_check",
+    "pact_bench.halting_distribution",
     "pact_bench.seq_report",
     "pact_bench.speedup",
     "pact_bench.vision_report",
@@ -317,6 +318,19 @@ def file_cases() -> list[Case]:
     add(cli, "json is a directory", ("--json", "fashion"), USAGE, "--json fashion is a directory")
     add(cli, "json is empty", ("--json", ""), USAGE, "--json must name a file, got ''")
     add(cli, "unknown device", ("--device", "tpu"), USAGE, "argument --device")
+
+    cli = "pact_bench.halting_distribution"
+    data = ("--data", "fashion-mnist", "--data-dir", "fashion")
+    add(cli, "no label", (*data, "--checkpoint", "vision-run"), USAGE,
+        "expected LABEL=PATH, got 'vision-run'")  # fmt: skip
+    add(cli, "a missing checkpoint", (*data, "--checkpoint", "x=bad/none"), FAILED,
+        "checkpoint bad/none not found")  # fmt: skip
+    add(cli, "a seq run", (*data, "--checkpoint", "x=seq-run"), FAILED,
+        "is a pact-seq checkpoint, not a pact-vision one")  # fmt: skip
+    add(cli, "a dense run", (*data, "--checkpoint", "x=vision-run"), USAGE,
+        "the model has no halting heads")  # fmt: skip
+    add(cli, "plot format", (*data, "--checkpoint", "x=vision-run", "--plot", "p.gif"), USAGE,
+        "cannot write a figure as 'gif'")  # fmt: skip
 
     cli = "pact_bench.seq_report"
     add(cli, "a missing run", ("--runs", "bad/no-run"), FAILED, "no such directory: bad/no-run")
