@@ -68,6 +68,7 @@ CLIS = (
     "pact_bench.halting_distribution",
     "pact_bench.seq_report",
     "pact_bench.speedup",
+    "pact_bench.variance_report",
     "pact_bench.vision_report",
 )
 #: Commands run at once (each is one Python process with torch).
@@ -330,6 +331,14 @@ def file_cases() -> list[Case]:
     add(cli, "a dense run", (*data, "--checkpoint", "x=vision-run"), USAGE,
         "the model has no halting heads")  # fmt: skip
     add(cli, "plot format", (*data, "--checkpoint", "x=vision-run", "--plot", "p.gif"), USAGE,
+        "cannot write a figure as 'gif'")  # fmt: skip
+
+    cli = "pact_bench.variance_report"
+    add(cli, "a missing run", ("--runs", "bad/no-run"), FAILED,
+        "--runs: not a directory: bad/no-run")  # fmt: skip
+    add(cli, "a dense run", ("--runs", "vision-run"), FAILED, "method 'fixed' is not PSACT")
+    add(cli, "a seq run", ("--runs", "seq-run"), FAILED, "does not start with a pact_vision.train")
+    add(cli, "plot format", ("--runs", "vision-run", "--plot", "p.gif"), USAGE,
         "cannot write a figure as 'gif'")  # fmt: skip
 
     cli = "pact_bench.seq_report"
