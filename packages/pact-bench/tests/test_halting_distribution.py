@@ -39,12 +39,15 @@ def test_spread_probabilities_make_the_rules_disagree_everywhere() -> None:
     # ACT: 0.65 + 0.65 >= 0.99 at unit 2; thresholded: 0.65 >= 0.5 at unit 1.
     assert spread.act_units == pytest.approx(2.0) and spread.thresholded_units == 1.0
     assert spread.disagree == 1.0 and spread.undecided == 1.0
+    # Thresholded stops earlier everywhere; ACT puts 1 - 0.65 on the skipped unit 2.
+    assert spread.earlier == 1.0 and spread.skipped_weight == pytest.approx(0.35, abs=1e-6)
     assert spread.shares[6] == pytest.approx(1.0)  # every h read lies in [0.6, 0.7)
     assert spread.positions == 3 * (28 * 28 + 14 * 14 + 7 * 7)
     low = halting_distribution(_constant_halting(0.35), images)
     # 0.35 + 0.35 < 0.99 and 0.35 < 0.5: both rules run all three units.
     assert low.act_units == low.thresholded_units == 3.0 and low.disagree == 0.0
     assert low.shares[3] == pytest.approx(1.0)
+    assert low.earlier == 0.0 and low.skipped_weight is None
 
 
 def test_the_command_tabulates_and_draws_trained_checkpoints(

@@ -15,7 +15,10 @@ reports:
   left out), as shares of ten bins of ``[0, 1]``;
 * the share of those ``h^l`` that lie between 0.1 and 0.9 (the undecided ones);
 * the mean units per position under each rule, and the share of positions where the
-  two rules stop at different units (over all blocks and positions).
+  two rules stop at different units (over all blocks and positions);
+* among those, the share where thresholded halting stops earlier, and there the weight
+  that ACT's output (eq. 29's ``sum_l p^l u^l``) puts on the units thresholding skips,
+  ``1 - sum_{l <= t} h^l`` for a thresholded stop at unit ``t``.
 
 It prints a Markdown table, and with ``--plot FILE`` draws the distributions (one line
 per checkpoint, log scale) and writes the figure's data beside it as JSON.
@@ -65,6 +68,9 @@ class HaltingDistribution:
         thresholded_units: Mean units per position under thresholded halting (Alg. 2).
         disagree: Share of positions (all blocks) where the two rules stop at different
             units.
+        earlier: Share of those positions where thresholded halting stops earlier.
+        skipped_weight: Mean, over the positions where thresholded halting stops earlier,
+            of the weight ACT's output gives the units it skips (``None`` if none).
         positions: Positions counted (images times positions, summed over blocks).
     """
 
@@ -73,6 +79,8 @@ class HaltingDistribution:
     act_units: float
     thresholded_units: float
     disagree: float
+    earlier: float
+    skipped_weight: float | None
     positions: int
 
 
@@ -140,7 +148,7 @@ def halting_distribution(
     eps, threshold = model.settings.eps, model.settings.threshold
     counts = torch.zeros(BINS, dtype=torch.float64)
     undecided = read = 0.0
-    act_total = thresholded_total = disagree = 0.0
+    act_total = thresholded_total = disagree = earlier = skipped = 0.0
     positions = 0
     for h in _head_probabilities(model, images, batch_size):
         act, thresholded = stopping_units(h, eps, threshold)
@@ -152,6 +160,10 @@ def halting_distribution(
         act_total += float(act.sum())
         thresholded_total += float(thresholded.sum())
         disagree += float((act != thresholded).sum())
+        stops_earlier = thresholded < act  # then thresholded stops at t <= L - 1
+        reached_by_t = h.cumsum(dim=0).gather(0, (thresholded - 1).clamp(max=len(h) - 1)[None])
+        skipped += float((1 - reached_by_t[0])[stops_earlier].sum())
+        earlier += float(stops_earlier.sum())
         positions += act.numel()
     if positions == 0:
         raise ValueError("the model has no block with more than one unit")
@@ -161,6 +173,8 @@ def halting_distribution(
         act_units=act_total / positions,
         thresholded_units=thresholded_total / positions,
         disagree=disagree / positions,
+        earlier=earlier / disagree if disagree else 0.0,
+        skipped_weight=skipped / earlier if earlier else None,
         positions=positions,
     )
 
@@ -170,13 +184,16 @@ def markdown_table(results: Sequence[tuple[str, HaltingDistribution]]) -> str:
     bins = [f"{i / BINS:.1f}-{(i + 1) / BINS:.1f}" for i in range(BINS)]
     lines = [
         "| model | " + " | ".join(bins) + " | in (0.1, 0.9) | units, ACT rule "
-        "| units, thresholded | positions where they differ |",
-        "|---|" + "---|" * (BINS + 4),
+        "| units, thresholded | positions where they differ | of those, thresholded earlier "
+        "| ACT weight on the skipped units |",
+        "|---|" + "---|" * (BINS + 6),
     ]
     for label, d in results:
         shares = [f"{100 * s:.1f}%" for s in d.shares]
         cells = [label, *shares, f"{100 * d.undecided:.1f}%", f"{d.act_units:.3f}",
-                 f"{d.thresholded_units:.3f}", f"{100 * d.disagree:.2f}%"]  # fmt: skip
+                 f"{d.thresholded_units:.3f}", f"{100 * d.disagree:.2f}%",
+                 f"{100 * d.earlier:.1f}%",
+                 "-" if d.skipped_weight is None else f"{d.skipped_weight:.3f}"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
