@@ -352,3 +352,19 @@ def test_a_run_read_back_carries_its_warm_up_and_its_collapse(tmp_path: Path) ->
     assert warm.setting == "tau=0.01 warm-up=10" and warm.collapse_step is None
     assert trap.setting == "tau=0.01" and trap.collapse_step == 5  # the first log point
     assert trap.mean_ponder == 1.0
+
+
+def test_ponder_curves_draw_each_runs_logged_ponder(
+    parity_runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    figure = tmp_path / "ponder.png"
+    assert main(["--runs", *map(str, parity_runs), "--ponder-curve", str(figure)]) == 0
+    data = json.loads(figure.with_suffix(".json").read_text())
+    assert data["kind"] == "training-curves" and data["log_y"] and not data["y_percent"]
+    assert data["threshold"] is None
+    groups = {g["label"]: g["runs"] for g in data["groups"]}
+    (act,) = groups["act tau=0.01"]
+    log = [json.loads(line) for line in (parity_runs[0] / "log.jsonl").read_text().splitlines()]
+    assert act["raw"] == [r["ponder"] for r in log] and len(act["smoothed"]) == len(log)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    draw(data)  # the data alone draws it again

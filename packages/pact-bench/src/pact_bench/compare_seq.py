@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,8 @@ class TrainingCurve:
         task: ``parity`` or ``addition``.
         group: Its configuration, e.g. ``repeat rho=2``: runs of one group are seeds.
         stopped_when_solved: The run ended early because it was solved.
+        ponder: Mean iterations per input of the training batch at each logged step
+            (empty if the log has none, e.g. a run of the previous release).
     """
 
     run: str
@@ -133,6 +135,7 @@ class TrainingCurve:
     task: str = ""
     group: str = ""
     stopped_when_solved: bool = False
+    ponder: list[float] = field(default_factory=list)
 
 
 def seq_config(preset: SeqPreset, run: SeqRun, seed: int) -> TrainConfig:
@@ -425,6 +428,7 @@ def _collapse_step(summary: dict[str, Any]) -> int | None:
 def _curve(directory: Path, task: str) -> TrainingCurve:
     steps: list[int] = []
     accuracy: list[float] = []
+    ponder: list[float] = []
     log = directory / LOG
     if log.is_file():
         for line in log.read_text(encoding="utf-8").splitlines():
@@ -432,5 +436,8 @@ def _curve(directory: Path, task: str) -> TrainingCurve:
                 record = json.loads(line)
                 steps.append(int(record["step"]))
                 accuracy.append(float(record["accuracy"]))
+                if record.get("ponder") is not None:
+                    ponder.append(float(record["ponder"]))
     smoothed = smoothed_accuracy(accuracy).tolist()
-    return TrainingCurve(directory.name, steps, accuracy, smoothed, task)
+    ponder = ponder if len(ponder) == len(steps) else []
+    return TrainingCurve(directory.name, steps, accuracy, smoothed, task, ponder=ponder)

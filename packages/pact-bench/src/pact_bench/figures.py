@@ -19,7 +19,7 @@ from typing import Any
 from pact_bench.compare_seq import TrainingCurve
 from pact_bench.plot import FigureData, wide
 from pact_bench.results import Row
-from pact_seq import SOLVED_ACCURACY
+from pact_seq import SOLVED_ACCURACY, smoothed_accuracy
 
 __all__ = [
     "Point",
@@ -27,6 +27,7 @@ __all__ = [
     "latency_data",
     "points_series",
     "ponder_by_position_data",
+    "ponder_curves_data",
     "training_curves_data",
 ]
 
@@ -69,6 +70,44 @@ def training_curves_data(curves: Sequence[TrainingCurve], *, title: str) -> Figu
         "threshold": SOLVED_ACCURACY,
         "note": "cubic Savitzky-Golay over 71 log points (fewer in shorter runs), "
         "clipped to each run's raw range",
+        "groups": [{"label": label, "runs": runs} for label, runs in groups.items()],
+    }
+
+
+def ponder_curves_data(curves: Sequence[TrainingCurve], *, title: str) -> FigureData:
+    """Figure data of the training-batch ponder against training steps, per run.
+
+    Drawn like the accuracy (:func:`pact_bench.plot.training_curves_figure`): runs of a
+    configuration thin, their median bold; the ponder smoothed with the accuracy's
+    Savitzky-Golay filter and a logarithmic axis, so that a collapse to one iteration
+    and a climb to tens stand apart. Runs without a logged ponder are left out.
+
+    Raises:
+        ValueError: If no run logged its ponder.
+    """
+    drawn = [c for c in curves if c.ponder]
+    if not drawn:
+        raise ValueError("no run logged its ponder (runs without halting log none)")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for curve in drawn:
+        groups.setdefault(curve.group or curve.run, []).append(
+            {
+                "run": curve.run,
+                "steps": list(curve.steps),
+                "raw": list(curve.ponder),
+                "smoothed": smoothed_accuracy(curve.ponder).tolist(),
+                "stopped_when_solved": curve.stopped_when_solved,
+            }
+        )
+    return {
+        "kind": "training-curves",
+        "title": title,
+        "xlabel": "training steps",
+        "ylabel": "mean iterations per input (training batch)",
+        "threshold": None,
+        "y_percent": False,
+        "log_y": True,
+        "note": "cubic Savitzky-Golay over 71 log points, clipped to each run's raw range",
         "groups": [{"label": label, "runs": runs} for label, runs in groups.items()],
     }
 

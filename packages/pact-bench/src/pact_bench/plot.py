@@ -119,8 +119,9 @@ def median_curve(
     median of all of them.
 
     Args:
-        runs: Runs of one configuration, each with ``steps``, ``accuracy`` (raw),
-            ``smoothed`` and optionally ``stopped_when_solved``.
+        runs: Runs of one configuration, each with ``steps``, raw values (``accuracy``,
+            or ``raw`` for another quantity), ``smoothed`` and optionally
+            ``stopped_when_solved``.
 
     Returns:
         The steps and the median there (both empty if the runs share no step).
@@ -142,7 +143,7 @@ def median_curve(
 
 def _clipped(run: Mapping[str, Any]) -> NDArray[np.float64]:
     """A run's smoothed curve clipped to the range of its raw values."""
-    raw = np.asarray(run["accuracy"], dtype=np.float64)
+    raw = np.asarray(run["raw"] if "raw" in run else run["accuracy"], dtype=np.float64)
     smoothed = np.asarray(run["smoothed"], dtype=np.float64)
     if raw.size == 0:
         return smoothed
@@ -162,11 +163,16 @@ def training_curves_figure(data: Mapping[str, Any]) -> Figure:
     each is a thin line and their median (:func:`median_curve`) the bold one. A dashed
     black line marks ``threshold``, the smoothed accuracy that counts as solved.
 
+    The same figure draws another logged quantity (the ponder of
+    :func:`pact_bench.figures.ponder_curves_data`): its runs give ``raw`` instead of
+    ``accuracy``, and ``y_percent: false`` (the default is true) and ``log_y`` set the
+    axis.
+
     Args:
         data: ``title``, ``xlabel``, ``ylabel``, ``threshold`` (or ``None``), an
-            optional ``note``, and ``groups``: each a ``label`` and ``runs``, each run a
-            ``run`` name, ``steps``, raw ``accuracy``, ``smoothed`` and
-            ``stopped_when_solved``.
+            optional ``note``, ``y_percent`` and ``log_y``, and ``groups``: each a
+            ``label`` and ``runs``, each run a ``run`` name, ``steps``, raw ``accuracy``
+            (or ``raw``), ``smoothed`` and ``stopped_when_solved``.
 
     Raises:
         ValueError: If no run has a log point.
@@ -194,7 +200,13 @@ def training_curves_figure(data: Mapping[str, Any]) -> Figure:
         axes.axhline(threshold, color="black", linestyle="--", linewidth=0.9,
                      label=f"solved ({100 * threshold:g}%)")  # fmt: skip
     axes.xaxis.set_major_formatter(FuncFormatter(_steps_label))
-    axes.yaxis.set_major_formatter(PercentFormatter(1.0))
+    if data.get("log_y"):
+        axes.set_yscale("log")
+        plain = FuncFormatter(lambda value, _position: f"{value:g}")  # 2, not 2 x 10^0
+        axes.yaxis.set_major_formatter(plain)
+        axes.yaxis.set_minor_formatter(plain)
+    if data.get("y_percent", True):
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0))
     axes.set_xlim(left=0)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside: curves fill the axes
     _note(axes, data.get("note"))

@@ -12,7 +12,10 @@ beside it as JSON (``parity.png``, ``parity.json``); ``python -m pact_bench.plot
 parity.json`` draws it again without the runs. ``--ponder-plot FILE`` draws the mean
 iterations at each position (timestep or token) of the runs whose summaries report it
 (tasks with a target per position: addition, prefix parity), the seeds of a setting as
-their median with bars from the smallest to the largest.
+their median with bars from the smallest to the largest. ``--ponder-curve FILE`` draws
+the training-batch ponder (mean iterations per input) of every run against training
+steps, like the accuracy curves but on a log axis: where a run collapsed to one
+iteration, or climbed to tens, is seen at a glance.
 
 Example::
 
@@ -26,7 +29,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pact_bench.compare_seq import TrainingCurve, read_ponder_by_position, read_seq_run
-from pact_bench.figures import ponder_by_position_data, training_curves_data
+from pact_bench.figures import (
+    ponder_by_position_data,
+    ponder_curves_data,
+    training_curves_data,
+)
 from pact_bench.plot import check_figure_path, save_figure
 from pact_bench.published import figure_steps, format_published, published_row
 from pact_bench.results import Row
@@ -150,6 +157,11 @@ def _parser() -> OneLineParser:
         help="draw the accuracy curves to FILE (.png, .svg or .pdf) and their data to FILE.json",
     )  # fmt: skip
     parser.add_argument(
+        "--ponder-curve", default=None, metavar="FILE",
+        help="draw the training-batch ponder against training steps to FILE and its data "
+        "to FILE.json",
+    )  # fmt: skip
+    parser.add_argument(
         "--ponder-plot", default=None, metavar="FILE",
         help="draw the mean iterations at each position to FILE and its data to FILE.json",
     )  # fmt: skip
@@ -173,6 +185,7 @@ def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     plot = check_figure_path(args.plot, "--plot")  # bad format or place: before any reading
     ponder_plot = check_figure_path(args.ponder_plot, "--ponder-plot")
+    ponder_curve = check_figure_path(args.ponder_curve, "--ponder-curve")
     missing = [str(d) for d in args.runs if not d.exists()]
     if missing:
         raise RunError(f"--runs: no such directory: {', '.join(missing)}")
@@ -205,6 +218,13 @@ def _main(argv: list[str] | None) -> int:
         except ValueError as error:
             raise RunError(f"cannot draw the plot: {error}") from None
         print(f"\nwrote {written} and {written.with_suffix('.json')}", file=sys.stderr)
+    if ponder_curve is not None:
+        try:
+            data = ponder_curves_data(curves, title=f"{task}: iterations per input in training")
+        except ValueError as error:
+            raise RunError(f"--ponder-curve: {error}") from None
+        written = save_figure(data, ponder_curve)
+        print(f"wrote {written} and {written.with_suffix('.json')}", file=sys.stderr)
     if ponder_plot is not None:
         if not by_position:
             raise RunError("--ponder-plot: no run's summary reports its ponder by position")
