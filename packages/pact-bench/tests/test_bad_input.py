@@ -66,6 +66,7 @@ CLIS = (
     "pact_bench.overhead",
     "pact_bench.gpu_check",
     "pact_bench.halting_distribution",
+    "pact_bench.halting_gradients",
     "pact_bench.seq_report",
     "pact_bench.speedup",
     "pact_bench.variance_report",
@@ -332,6 +333,11 @@ def file_cases() -> list[Case]:
         "the model has no halting heads")  # fmt: skip
     add(cli, "plot format", (*data, "--checkpoint", "x=vision-run", "--plot", "p.gif"), USAGE,
         "cannot write a figure as 'gif'")  # fmt: skip
+
+    cli = "pact_bench.halting_gradients"
+    add(cli, "a missing checkpoint", ("--checkpoint", "bad/none"), FAILED, "bad/none")
+    add(cli, "a vision run", ("--checkpoint", "vision-run"), FAILED,
+        "is a pact-vision checkpoint, not a pact-seq one")  # fmt: skip
 
     cli = "pact_bench.variance_report"
     add(cli, "a missing run", ("--runs", "bad/no-run"), FAILED,
