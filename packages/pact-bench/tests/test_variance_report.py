@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import TinyRuns
 
+from pact_bench.plot import draw
 from pact_bench.variance_report import latent_variables, main, read_variance_run
 from pact_vision.train import main as vision_train
 
@@ -53,6 +54,14 @@ def test_relaxed_and_reinforce_runs_are_tabulated_and_drawn(
     assert float(last) == pytest.approx(run.log10_variance[-1], abs=0.005)
     data = json.loads(plot.with_suffix(".json").read_text())
     assert [s["label"] for s in data["series"]] == ["REINFORCE, M = 69", "relaxed, M = 261"]
+    # A colour per M, REINFORCE dashed; a second REINFORCE run at M = 261 pairs up.
+    data["series"].append({**data["series"][0], "label": "REINFORCE, M = 261",
+                           "colour_group": "M = 261"})  # fmt: skip
+    lines = {line.get_label(): line for line in draw(data).axes[0].get_lines()}
+    assert lines["REINFORCE, M = 69"].get_linestyle() == "--"
+    assert lines["relaxed, M = 261"].get_linestyle() == "-"
+    assert lines["REINFORCE, M = 261"].get_color() == lines["relaxed, M = 261"].get_color()
+    assert lines["REINFORCE, M = 69"].get_color() != lines["relaxed, M = 261"].get_color()
     points = json.loads(accuracy.with_suffix(".json").read_text())["series"]
     assert [(s["label"], s["text"]) for s in points] == [
         ("relaxed", ["M = 261"]),

@@ -237,9 +237,11 @@ def xy_figure(data: Mapping[str, Any]) -> Figure:
 
     Optional per-point lists ``x_low``/``x_high`` and ``y_low``/``y_high`` give the
     ends of error bars (absolute values, not offsets), and ``text`` a note beside each
-    point. ``log_x``/``log_y`` make an axis logarithmic; ``x_percent``/``y_percent``
-    label it in percent of 1; ``note`` is printed small in a corner (say there what the
-    error bars span).
+    point. Series that share a ``colour_group`` share a colour (by default each series
+    has its own), and ``dashed: true`` draws a series' line dashed, so that two
+    measures of one configuration pair up. ``log_x``/``log_y`` make an axis
+    logarithmic; ``x_percent``/``y_percent`` label it in percent of 1; ``note`` is
+    printed small in a corner (say there what the error bars span).
 
     Raises:
         ValueError: If no series has a finite point (a positive one on a log axis), or a
@@ -263,9 +265,11 @@ def xy_figure(data: Mapping[str, Any]) -> Figure:
         axes.set_xscale("log")
     if log_y:
         axes.set_yscale("log")
-    colours = _colours(len(series))
-    for s, colour in zip(series, colours, strict=True):
-        _draw_series(axes, s, colour, log_x, log_y)
+    groups = [str(s.get("colour_group", s["label"])) for s in series]
+    distinct = list(dict.fromkeys(groups))
+    palette = dict(zip(distinct, _colours(len(distinct)), strict=True))
+    for s, group in zip(series, groups, strict=True):
+        _draw_series(axes, s, palette[group], log_x, log_y)
     if data.get("x_percent"):
         axes.xaxis.set_major_formatter(PercentFormatter(1.0))
     if data.get("y_percent"):
@@ -303,7 +307,8 @@ def _draw_series(axes: Axes, s: Mapping[str, Any], colour: str, log_x: bool, log
     line = style == "line" or bool(s.get("connect"))
     axes.plot(
         x, y, color=colour, label=s["label"], marker="o", markersize=5,
-        linestyle="-" if line else "none", linewidth=1.6 if style == "line" else 0.8,
+        linestyle=("--" if s.get("dashed") else "-") if line else "none",
+        linewidth=1.6 if style == "line" else 0.8,
     )  # fmt: skip
     xerr, yerr = _offsets(s, "x", x, keep), _offsets(s, "y", y, keep)
     barred = np.zeros(x.size, dtype=bool)

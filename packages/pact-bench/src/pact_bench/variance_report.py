@@ -13,8 +13,8 @@ way for both estimators: :class:`pact_vision.gradients.GradientVariance`) and pr
 Markdown row per run: estimator, patch side ``g``, ``M``, the gradient variance (the
 mean of the last ``--last`` log points, and its range over the run), and the test
 accuracy and MFLOPs of the run's final evaluation. ``--plot FILE`` draws the variance
-against the training step (one line per run, the estimators in two line styles of the
-same colour per ``M``), and ``--accuracy-plot FILE`` the final accuracy against MFLOPs
+against the training step (one line per run: a colour per ``M``, relaxed solid and
+REINFORCE dashed), and ``--accuracy-plot FILE`` the final accuracy against MFLOPs
 (one series per estimator, a point per ``M``); each figure's data is written beside it.
 
 ``M`` counts the latent variables per image: one per ``g x g`` patch of every block's
@@ -167,6 +167,8 @@ def variance_figure_data(runs: Sequence[VarianceRun]) -> FigureData:
                 "x": r.steps,
                 "y": r.log10_variance,
                 "style": "line",
+                "colour_group": f"M = {r.latent}",
+                "dashed": r.estimator == "REINFORCE",
             }
             for r in ordered
         ],
