@@ -15,7 +15,7 @@ mean of the last ``--last`` log points, and its range over the run), and the tes
 accuracy and MFLOPs of the run's final evaluation. ``--plot FILE`` draws the variance
 against the training step (one line per run: a colour per ``M``, relaxed solid and
 REINFORCE dashed), and ``--accuracy-plot FILE`` the final accuracy against MFLOPs
-(one series per estimator, a point per ``M``); each figure's data is written beside it.
+(one series per estimator, a labelled point per ``M``); each figure's data is written beside it.
 
 ``M`` counts the latent variables per image: one per ``g x g`` patch of every block's
 map (:func:`pact_core.grouping.grouped_shape`), the maps being the input side ``S``,
@@ -188,7 +188,7 @@ def accuracy_figure_data(runs: Sequence[VarianceRun]) -> FigureData | None:
         )
         if done:
             series.append({
-                "label": estimator, "style": "points", "connect": True,
+                "label": estimator, "style": "points",
                 "x": [r.mflops for r in done], "y": [r.accuracy for r in done],
                 "text": [f"M = {r.latent}" for r in done],
             })  # fmt: skip
