@@ -19,7 +19,7 @@ from typing import Any
 from pact_bench.compare_seq import TrainingCurve
 from pact_bench.plot import FigureData, wide
 from pact_bench.results import Row
-from pact_seq import SOLVED_ACCURACY, smoothed_accuracy
+from pact_seq import SOLVED_ACCURACY
 
 __all__ = [
     "Point",
@@ -78,9 +78,10 @@ def ponder_curves_data(curves: Sequence[TrainingCurve], *, title: str) -> Figure
     """Figure data of the training-batch ponder against training steps, per run.
 
     Drawn like the accuracy (:func:`pact_bench.plot.training_curves_figure`): runs of a
-    configuration thin, their median bold; the ponder smoothed with the accuracy's
-    Savitzky-Golay filter and a logarithmic axis, so that a collapse to one iteration
-    and a climb to tens stand apart. Runs without a logged ponder are left out.
+    configuration thin, their median bold, on a logarithmic axis, so that a collapse to
+    one iteration and a climb to tens stand apart. The ponder is drawn as logged, not
+    smoothed: it moves in steps (when a warm-up's cap lifts, when a run collapses), which
+    a cubic fit would blur into waves. Runs without a logged ponder are left out.
 
     Raises:
         ValueError: If no run logged its ponder.
@@ -95,7 +96,7 @@ def ponder_curves_data(curves: Sequence[TrainingCurve], *, title: str) -> Figure
                 "run": curve.run,
                 "steps": list(curve.steps),
                 "raw": list(curve.ponder),
-                "smoothed": smoothed_accuracy(curve.ponder).tolist(),
+                "smoothed": list(curve.ponder),
                 "stopped_when_solved": curve.stopped_when_solved,
             }
         )
@@ -107,7 +108,7 @@ def ponder_curves_data(curves: Sequence[TrainingCurve], *, title: str) -> Figure
         "threshold": None,
         "y_percent": False,
         "log_y": True,
-        "note": "cubic Savitzky-Golay over 71 log points, clipped to each run's raw range",
+        "note": "the training batch's mean at each log point, not smoothed",
         "groups": [{"label": label, "runs": runs} for label, runs in groups.items()],
     }
 

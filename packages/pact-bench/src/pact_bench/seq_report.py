@@ -14,8 +14,8 @@ iterations at each position (timestep or token) of the runs whose summaries repo
 (tasks with a target per position: addition, prefix parity), the seeds of a setting as
 their median with bars from the smallest to the largest. ``--ponder-curve FILE`` draws
 the training-batch ponder (mean iterations per input) of every run against training
-steps, like the accuracy curves but on a log axis: where a run collapsed to one
-iteration, or climbed to tens, is seen at a glance.
+steps, as logged, on a log axis: where a run collapsed to one iteration, or climbed to
+tens, is seen at a glance.
 
 Example::
 
