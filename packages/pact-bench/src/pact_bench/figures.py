@@ -12,7 +12,7 @@ bars from their smallest to their largest value; timings carry their interquarti
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,17 +51,7 @@ def training_curves_data(curves: Sequence[TrainingCurve], *, title: str) -> Figu
     drawn = [c for c in curves if c.steps]
     if not drawn:
         raise ValueError("no run has a training log to plot")
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for curve in drawn:
-        groups.setdefault(curve.group or curve.run, []).append(
-            {
-                "run": curve.run,
-                "steps": list(curve.steps),
-                "accuracy": list(curve.accuracy),
-                "smoothed": list(curve.smoothed),
-                "stopped_when_solved": curve.stopped_when_solved,
-            }
-        )
+    groups = _grouped(drawn, lambda c: {"accuracy": list(c.accuracy), "smoothed": list(c.smoothed)})
     return {
         "kind": "training-curves",
         "title": title,
@@ -70,8 +60,23 @@ def training_curves_data(curves: Sequence[TrainingCurve], *, title: str) -> Figu
         "threshold": SOLVED_ACCURACY,
         "note": "cubic Savitzky-Golay over 71 log points (fewer in shorter runs), "
         "clipped to each run's raw range",
-        "groups": [{"label": label, "runs": runs} for label, runs in groups.items()],
+        "groups": groups,
     }
+
+
+def _grouped(
+    curves: Sequence[TrainingCurve], values: Callable[[TrainingCurve], dict[str, list[float]]]
+) -> list[dict[str, Any]]:
+    """The runs of a training-curves figure, grouped by configuration in order of appearance.
+
+    Each run has its name, steps, ``stopped_when_solved`` and what ``values`` gives.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for curve in curves:
+        run: dict[str, Any] = {"run": curve.run, "steps": list(curve.steps), **values(curve)}
+        run["stopped_when_solved"] = curve.stopped_when_solved
+        groups.setdefault(curve.group or curve.run, []).append(run)
+    return [{"label": label, "runs": runs} for label, runs in groups.items()]
 
 
 def ponder_curves_data(curves: Sequence[TrainingCurve], *, title: str) -> FigureData:
@@ -89,17 +94,7 @@ def ponder_curves_data(curves: Sequence[TrainingCurve], *, title: str) -> Figure
     drawn = [c for c in curves if c.ponder]
     if not drawn:
         raise ValueError("no run logged its ponder (runs without halting log none)")
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for curve in drawn:
-        groups.setdefault(curve.group or curve.run, []).append(
-            {
-                "run": curve.run,
-                "steps": list(curve.steps),
-                "raw": list(curve.ponder),
-                "smoothed": list(curve.ponder),
-                "stopped_when_solved": curve.stopped_when_solved,
-            }
-        )
+    groups = _grouped(drawn, lambda c: {"raw": list(c.ponder), "smoothed": list(c.ponder)})
     return {
         "kind": "training-curves",
         "title": title,
@@ -109,7 +104,7 @@ def ponder_curves_data(curves: Sequence[TrainingCurve], *, title: str) -> Figure
         "y_percent": False,
         "log_y": True,
         "note": "the training batch's mean at each log point, not smoothed",
-        "groups": [{"label": label, "runs": runs} for label, runs in groups.items()],
+        "groups": groups,
     }
 
 
