@@ -76,7 +76,7 @@ def tests(session: nox.Session, package: str) -> None:
 @nox.session(default=False)
 @nox.parametrize("package", list(PACKAGES))
 def slow(session: nox.Session, package: str) -> None:
-    """Run one package's slow tests (long training runs), deselected from ``tests``."""
+    """Run one package's slow tests (long runs, Inductor compiles), deselected from ``tests``."""
     _install(session, package, *TEST_EXTRAS[package])
     session.run(
         "pytest", f"packages/{package}/tests", "-m", "slow", *session.posargs, env=_pytest_env()

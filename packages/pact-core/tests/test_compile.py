@@ -1,4 +1,7 @@
-"""The sync-free executions compile whole (``fullgraph=True``) and equal eager mode."""
+"""The sync-free executions compile whole (``fullgraph=True``) and equal eager mode.
+
+Values and gradients: the compiled forward and its compiled backward against eager.
+"""
 
 from __future__ import annotations
 
@@ -59,8 +62,45 @@ def test_sync_free_executions_compile_whole_and_equal_eager(
     torch.manual_seed(1)
     expected = forward(x)
     torch.testing.assert_close(got, expected)
-    got[0].backward()
-    assert all(p.grad is not None for p in model.block.parameters())
+    compiled_grads = _gradients(model, got[0])
+    eager_grads = _gradients(model, expected[0])
+    assert compiled_grads and compiled_grads.keys() == eager_grads.keys()
+    for name, grad in eager_grads.items():  # dL/dtheta, block and head
+        torch.testing.assert_close(compiled_grads[name], grad, msg=name)
+
+
+def _gradients(model: pc.Adaptive, loss: Tensor) -> dict[str, Tensor]:
+    """``dL/dθ`` of every parameter the loss reaches, by name (gradients cleared after)."""
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    return grads
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("halting", "method"), [("act", "act"), ("relaxed", "pact"),
+                                                 ("thresholded", "pact")])  # fmt: skip
+def test_inductor_equals_eager(halting: Halting, method: Method) -> None:
+    """The default backend, the one the speed benchmarks time (generated C++), too.
+
+    Inductor draws random numbers with its own generator; ``fallback_random`` makes it
+    draw eager's, so that the relaxed samples are the same.
+    """
+    model = _model(method)
+    x = torch.randn(5, 6)
+    forward = _run(model, halting, "masked")
+    compiled = torch.compile(forward, fullgraph=True)
+    torch.manual_seed(1)
+    with torch._inductor.config.patch(fallback_random=True):
+        got = compiled(x)
+    torch.manual_seed(1)
+    expected = forward(x)
+    torch.testing.assert_close(got, expected)
+    compiled_grads, eager_grads = _gradients(model, got[0]), _gradients(model, expected[0])
+    assert compiled_grads.keys() == eager_grads.keys()
+    for name, grad in eager_grads.items():
+        torch.testing.assert_close(compiled_grads[name], grad, msg=name)
 
 
 @pytest.mark.parametrize("execution", ["early-exit", "compact"])

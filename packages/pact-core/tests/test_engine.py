@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import pact_core as pc
-from pact_core import Halting, HaltingSettings, StepContext
+from pact_core import Halting, HaltingSettings, Method, StepContext
 
 #: (batch shape, feature axis) of the three halting granularities.
 LAYOUTS: dict[str, tuple[tuple[int, ...], int]] = {
@@ -383,3 +383,46 @@ def test_expected_halting_keeps_every_iterate_with_q() -> None:
     torch.testing.assert_close(out.output, (q[..., None] * torch.stack(states)).sum(0))
     torch.testing.assert_close(out.cost, pc.expected_iterations(logits=logits.T))
     assert torch.equal(out.iterations, torch.full((4,), 5))
+
+
+#: Every halting that decides per element, and a method whose weights run it.
+TRAINED: tuple[tuple[Halting, Method], ...] = (
+    ("act", "act"),
+    ("relaxed", "pact"),
+    ("discrete", "pact-reinforce"),
+    ("thresholded", "pact"),
+    ("median", "pondernet"),
+    ("expected", "pondernet"),
+)
+
+
+@pytest.mark.parametrize(("halting", "method"), TRAINED)
+def test_executions_give_the_same_gradients(halting: Halting, method: Method) -> None:
+    """``dL/dθ`` of block and head through every execution equals the masked loop's."""
+    torch.manual_seed(0)
+    block = nn.Sequential(nn.Linear(6, 6), nn.Tanh())
+    settings = HaltingSettings(method, max_iterations=6, halting_bias=1.0)
+    model = pc.Adaptive(block, nn.Linear(6, 1), settings)
+    x = torch.randn(9, 6)
+    grads: dict[str, dict[str, Tensor]] = {}
+    halted_early = False
+    for execution in pc.EXECUTIONS:
+        torch.manual_seed(1)  # the same relaxed and discrete samples
+        out = model(x, halting=halting, execution=execution)
+        loss = out.output.square().sum() + out.cost.sum()
+        if out.log_prob is not None:  # REINFORCE's score term
+            loss = loss + out.log_prob.sum()
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        grads[execution] = {
+            n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None
+        }
+        if execution == "masked":
+            halted_early = bool((out.iterations < 6).any())
+    assert halted_early or halting == "expected", "some element freezes before the cap"
+    masked = grads["masked"]
+    assert masked.keys() == {n for n, _ in model.named_parameters()}  # block and head
+    for name_of_execution, got in grads.items():
+        assert got.keys() == masked.keys(), name_of_execution
+        for name, grad in masked.items():
+            torch.testing.assert_close(got[name], grad, msg=f"{name_of_execution}: {name}")
