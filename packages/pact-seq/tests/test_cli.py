@@ -252,6 +252,15 @@ def test_no_temporary_files_are_left(tmp_path: Path) -> None:
             "argument --warmup-max-iterations/--warmup-max-ponder: must be an integer >= 1, "
             "got '0'",
         ),
+        (
+            ["--model", "pondernet", "--max-iterations", "3", "--lambda-p", "0.2"],
+            "max_iterations=3 is too small for the geometric prior with lambda_p=0.2",
+        ),
+        (
+            ["--model", "pondernet", "--lambda-p", "0"],
+            "argument --lambda-p: must be a finite number in (0, 1], got '0'",
+        ),
+        (["--model", "pondernet", "--beta", "-1"], "argument --beta: must be a finite number >= 0"),
         ([], "the following arguments are required: --model, --out"),
     ],
 )
