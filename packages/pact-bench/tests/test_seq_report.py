@@ -347,6 +347,10 @@ def test_a_run_read_back_carries_its_warm_up_and_its_collapse(tmp_path: Path) ->
     common = ["--task", "parity", "--bits", "4", *TINY, "--model", "act", "--tau", "0.01"]
     assert train_main([*common, "--warmup-steps", "10", "--out", str(tmp_path / "warm")]) == 0
     assert train_main([*common, "--halting-bias", "20", "--out", str(tmp_path / "trap")]) == 0
+    recentred = ["--warmup-steps", "10", "--warmup-recenter", "--out", str(tmp_path / "rc")]
+    assert train_main([*common, *recentred]) == 0
+    (rc,), _ = read_seq_run(tmp_path / "rc")
+    assert rc.setting == "tau=0.01 warm-up=10 re-centred"  # a setting of its own
     (warm,), _ = read_seq_run(tmp_path / "warm")
     (trap,), _ = read_seq_run(tmp_path / "trap")
     assert warm.setting == "tau=0.01 warm-up=10" and warm.collapse_step is None

@@ -6,6 +6,9 @@ import math
 from typing import Any
 
 import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pact_core as pc
 from pact_core import HaltingSettings
@@ -97,6 +100,23 @@ def test_intervals_describe_and_check() -> None:
     assert pc.Interval(high=0.0, high_closed=False).describe() == "a finite number < 0"
     with pytest.raises(ValueError, match="lr must be a finite number in \\[0, 1\\), got 2"):
         unit.check("lr", 2)
+
+
+@given(
+    logits=st.lists(st.floats(-12.0, 12.0), min_size=1, max_size=20),
+    initial=st.floats(-3.0, 3.0),
+)
+def test_recentring_moves_the_mean_first_logit_to_the_initial_bias(
+    logits: list[float], initial: float
+) -> None:
+    first = torch.tensor(logits, dtype=torch.float64)
+    shift = pc.WarmUp.recentring(torch.sigmoid(first), initial)
+    assert shift.shape == () and shift.dtype == torch.float64
+    assert float((first + shift).mean()) == pytest.approx(initial, abs=1e-6)
+    assert pc.WarmUp(steps=5, recenter=True).recenters(5)
+    assert not pc.WarmUp(steps=5, recenter=True).recenters(4)
+    assert not pc.WarmUp(steps=5).recenters(5)  # opt-in
+    assert not pc.WarmUp(recenter=True).recenters(0)  # no warm-up, nothing to re-centre
 
 
 def test_warm_up_schedule() -> None:

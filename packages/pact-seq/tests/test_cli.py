@@ -401,7 +401,7 @@ def test_halting_flags_reach_the_config() -> None:
     argv += ["--temperature", "0.5", "--delta", "0", "--eps", "0.1", "--threshold", "0.25"]
     argv += ["--halting-bias", "-2", "--eval-halting", "discrete", "--penalty-reduction", "sum"]
     argv += ["--warmup-steps", "100", "--ramp-steps", "50", "--no-warmup-freeze"]
-    argv += ["--warmup-max-ponder", "3"]
+    argv += ["--warmup-max-ponder", "3", "--warmup-recenter"]
     config, _ = train.parse_config(argv)
     assert config.halting == HaltingSettings(
         "pact",
@@ -415,7 +415,9 @@ def test_halting_flags_reach_the_config() -> None:
         eval_halting="discrete",
     )
     assert config.penalty_reduction == "sum"
-    assert config.warmup == WarmUp(steps=100, ramp_steps=50, freeze_head=False, max_iterations=3)
+    assert config.warmup == WarmUp(
+        steps=100, ramp_steps=50, freeze_head=False, max_iterations=3, recenter=True
+    )
     defaults, _ = train.parse_config(["--model", "act", "--out", "x"])
     assert defaults.halting == HaltingSettings("act", max_iterations=100)  # parity's cap
     assert defaults.penalty_reduction == "mean"

@@ -124,6 +124,34 @@ def test_warmup_caps_the_iterations_and_restores_the_settings() -> None:
         assert recurrent(trainer).recurrent.settings is halting  # restored after each step
 
 
+@pytest.mark.parametrize("method", ["act", "pact"])
+def test_recenter_restores_the_mean_first_logit_once_at_the_end_of_the_warmup(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    halting = HaltingSettings(method, max_iterations=4, tau=0.01, halting_bias=-1.0)  # type: ignore[arg-type]
+    config = tiny_config(halting, warmup=WarmUp(steps=3, recenter=True))
+    trainer = Trainer.create(config, CPU)
+    with torch.no_grad():  # a drifted head, as after a long warm-up
+        head = recurrent(trainer).recurrent.halting_head
+        assert head is not None
+        head.bias.fill_(-6.0)
+    seen: list[tuple[int, float]] = []
+    recenter = Trainer.recenter_halting
+
+    def spy(self: Trainer, batch: Any) -> None:
+        recenter(self, batch)
+        with torch.no_grad():
+            probe = torch.Generator().manual_seed(0)
+            first = self.model(batch.x, generator=probe).recurrent.first_halting
+        assert first is not None
+        seen.append((self.step, float(torch.logit(first.double(), eps=1e-7).mean())))
+
+    monkeypatch.setattr(Trainer, "recenter_halting", spy)
+    train(trainer, 5)
+    assert len(seen) == 1 and seen[0][0] == 3  # once, before the first step after it
+    assert seen[0][1] == pytest.approx(-1.0, abs=1e-4)  # the initial bias again
+
+
 def test_a_fixed_model_has_no_penalty_and_no_warmup() -> None:
     halting = HaltingSettings("fixed", max_iterations=2, tau=0.01)
     trainer = Trainer.create(tiny_config(halting, warmup=WarmUp(steps=2)), CPU)

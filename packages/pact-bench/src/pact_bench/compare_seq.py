@@ -285,6 +285,8 @@ def _setting(config: TrainConfig, model: str) -> str:
     if config.has_halting:
         steps = config.warmup.steps
         warmup = f" warm-up={steps / 1000:g}k" if steps >= 1000 else f" warm-up={steps}"
+        if config.warmup.recenter:
+            warmup += " re-centred"
         return f"tau={halting.tau:g}{warmup if steps else ''}"
     if model in ("repeat", "ut-fixed"):
         return f"{'L' if config.arch == 'transformer' else 'rho'}={halting.max_iterations}"

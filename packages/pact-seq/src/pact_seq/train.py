@@ -109,6 +109,9 @@ def _parser() -> OneLineParser:
         help="freeze the halting head during the warm-up")  # fmt: skip
     add("--warmup-max-iterations", "--warmup-max-ponder", type=count, default=None,
         help="cap L during the warm-up")  # fmt: skip
+    add("--warmup-recenter", action=argparse.BooleanOptionalAction, default=False,
+        help="at the end of the warm-up, shift the halting bias back to its initial "
+             "mean first-step logit")  # fmt: skip
     add("--eval-samples", type=count, default=10_000, help="fresh evaluation samples")
     add("--init", choices=("tf", "torch"), default="tf", help="weight init (tf: published code)")
     add("--stop-when-solved", action="store_true",
@@ -179,6 +182,7 @@ def parse_config(argv: list[str] | None) -> tuple[TrainConfig, argparse.Namespac
             ramp_steps=args.ramp_steps,
             freeze_head=args.warmup_freeze,
             max_iterations=args.warmup_max_iterations,
+            recenter=args.warmup_recenter,
         ),
     )
     return config, args

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pact_core import REPORT_HALTINGS, AdaptiveLoss, EMABaseline, Reduction
+from pact_core import REPORT_HALTINGS, AdaptiveLoss, EMABaseline, Reduction, WarmUp
 from pact_core.runs import (
     DivergedError,
     DivergenceGuard,
@@ -51,6 +51,7 @@ from pact_seq.evaluation import (
     evaluate_model,
     load_seq_checkpoint,
 )
+from pact_seq.layer import DEFAULT_HALTING_BIAS
 from pact_seq.model import ModelOutput, SequenceModel
 from pact_seq.objective import training_loss
 from pact_seq.smoothing import (
@@ -250,6 +251,8 @@ class Trainer:
         batch = self.task.sample(config.batch_size, self.data)
         warmup = config.warmup
         model = self.model
+        if warmup.recenters(self.step):
+            self.recenter_halting(batch)
         frozen: tuple[torch.nn.Parameter, ...] = ()
         if warmup.active(self.step) and warmup.freeze_head and model.halting_head is not None:
             frozen = tuple(model.halting_head.parameters())
@@ -269,6 +272,23 @@ class Trainer:
         finally:
             model.settings = config.halting
         return batch, output, loss
+
+    def recenter_halting(self, batch: Batch) -> None:
+        """Shift the halting bias so that ``batch``'s mean ``logit(h^1)`` is the initial bias.
+
+        The warm-up's ``recenter`` (:meth:`pact_core.WarmUp.recentring`), applied once,
+        before the first training step after the warm-up. The probe pass draws its halting
+        noise from a generator of its own, so the run's random streams are unchanged.
+        """
+        head = self.model.halting_head
+        if head is None:
+            return
+        with torch.no_grad():
+            probe = torch.Generator(self.device).manual_seed(0)
+            first = self.model(batch.x, generator=probe).recurrent.first_halting
+            if first is not None:
+                initial = self.config.halting.resolved_bias(DEFAULT_HALTING_BIAS)
+                head.bias.add_(WarmUp.recentring(first, initial))
 
     def run(self, out: Path, *, progress: bool = True) -> None:
         """Train to ``config.steps``, logging and checkpointing into ``out``."""
