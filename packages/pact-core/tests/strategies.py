@@ -14,6 +14,19 @@ import torch
 from hypothesis import strategies as st
 from torch import Tensor
 
+import pact_core as pc
+
+#: Every halting, and a method whose weights run it (``fixed`` has no halting head).
+HALTING_METHODS: tuple[tuple[pc.Halting, pc.Method], ...] = (
+    ("act", "act"),
+    ("relaxed", "pact"),
+    ("discrete", "pact-reinforce"),
+    ("thresholded", "pact"),
+    ("median", "pondernet"),
+    ("expected", "pondernet"),
+    ("fixed", "fixed"),
+)
+
 DTYPES = (torch.float32, torch.float64)
 dtypes = st.sampled_from(DTYPES)
 

@@ -8,22 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import strategies as sts
 import torch
 from torch import Tensor, nn
 
 import pact_core as pc
 from pact_core import Halting, HaltingSettings, Method
 
-#: Every halting, and a method whose weights run it.
-CASES: tuple[tuple[Halting, Method], ...] = (
-    ("act", "act"),
-    ("relaxed", "pact"),
-    ("discrete", "pact-reinforce"),
-    ("thresholded", "pact"),
-    ("median", "pondernet"),
-    ("expected", "pondernet"),
-    ("fixed", "fixed"),
-)
+CASES = sts.HALTING_METHODS
 
 
 @pytest.fixture(autouse=True)

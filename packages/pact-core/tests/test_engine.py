@@ -385,15 +385,8 @@ def test_expected_halting_keeps_every_iterate_with_q() -> None:
     assert torch.equal(out.iterations, torch.full((4,), 5))
 
 
-#: Every halting that decides per element, and a method whose weights run it.
-TRAINED: tuple[tuple[Halting, Method], ...] = (
-    ("act", "act"),
-    ("relaxed", "pact"),
-    ("discrete", "pact-reinforce"),
-    ("thresholded", "pact"),
-    ("median", "pondernet"),
-    ("expected", "pondernet"),
-)
+#: Every halting with a head, and a method whose weights run it.
+TRAINED = [case for case in sts.HALTING_METHODS if case[0] != "fixed"]
 
 
 @pytest.mark.parametrize(("halting", "method"), TRAINED)
