@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 import strategies as sts
 import torch
+from gradients import assert_same_gradients, parameter_gradients
 from torch import Tensor, nn
 
 import pact_core as pc
@@ -40,59 +41,46 @@ def _run(model: pc.Adaptive, halting: Halting, execution: str) -> Callable[[Tens
     return forward
 
 
-@pytest.mark.parametrize("execution", ["masked", "unrolled"])
-@pytest.mark.parametrize(("halting", "method"), CASES)
-def test_sync_free_executions_compile_whole_and_equal_eager(
-    halting: Halting, method: Method, execution: str
+def _compiled_equals_eager(
+    halting: Halting, method: Method, execution: str, backend: str = "inductor"
 ) -> None:
-    model = _model(method)
-    x = torch.randn(5, 6)
-    forward = _run(model, halting, execution)
-    compiled = torch.compile(forward, fullgraph=True, backend="aot_eager")  # no graph break
-    torch.manual_seed(1)
-    got = compiled(x)
-    torch.manual_seed(1)
-    expected = forward(x)
-    torch.testing.assert_close(got, expected)
-    compiled_grads = _gradients(model, got[0])
-    eager_grads = _gradients(model, expected[0])
-    assert compiled_grads and compiled_grads.keys() == eager_grads.keys()
-    for name, grad in eager_grads.items():  # dL/dtheta, block and head
-        torch.testing.assert_close(compiled_grads[name], grad, msg=name)
+    """A compiled forward and backward equal eager: loss, iterations, every gradient.
 
-
-def _gradients(model: pc.Adaptive, loss: Tensor) -> dict[str, Tensor]:
-    """``dL/dθ`` of every parameter the loss reaches, by name (gradients cleared after)."""
-    model.zero_grad(set_to_none=True)
-    loss.backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    model.zero_grad(set_to_none=True)
-    return grads
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("halting", "method"), [("act", "act"), ("relaxed", "pact"),
-                                                 ("thresholded", "pact")])  # fmt: skip
-def test_inductor_equals_eager(halting: Halting, method: Method) -> None:
-    """The default backend, the one the speed benchmarks time (generated C++), too.
+    ``torch.compile(fullgraph=True)``: a graph break fails the test. ``"inductor"`` is
+    torch's default backend.
 
     Inductor draws random numbers with its own generator; ``fallback_random`` makes it
-    draw eager's, so that the relaxed samples are the same.
+    draw eager's, so that the relaxed samples are the same (other backends ignore it).
     """
     model = _model(method)
     x = torch.randn(5, 6)
-    forward = _run(model, halting, "masked")
-    compiled = torch.compile(forward, fullgraph=True)
+    forward = _run(model, halting, execution)
+    compiled = torch.compile(forward, fullgraph=True, backend=backend)
     torch.manual_seed(1)
     with torch._inductor.config.patch(fallback_random=True):
         got = compiled(x)
     torch.manual_seed(1)
     expected = forward(x)
     torch.testing.assert_close(got, expected)
-    compiled_grads, eager_grads = _gradients(model, got[0]), _gradients(model, expected[0])
-    assert compiled_grads.keys() == eager_grads.keys()
-    for name, grad in eager_grads.items():
-        torch.testing.assert_close(compiled_grads[name], grad, msg=name)
+    assert_same_gradients(
+        parameter_gradients(model, got[0]), parameter_gradients(model, expected[0])
+    )
+
+
+@pytest.mark.parametrize("execution", ["masked", "unrolled"])
+@pytest.mark.parametrize(("halting", "method"), CASES)
+def test_sync_free_executions_compile_whole_and_equal_eager(
+    halting: Halting, method: Method, execution: str
+) -> None:
+    _compiled_equals_eager(halting, method, execution, backend="aot_eager")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("halting", "method"), [("act", "act"), ("relaxed", "pact"),
+                                                 ("thresholded", "pact")])  # fmt: skip
+def test_inductor_equals_eager(halting: Halting, method: Method) -> None:
+    """The default backend, the one the speed benchmarks time (generated C++), too."""
+    _compiled_equals_eager(halting, method, "masked")
 
 
 @pytest.mark.parametrize("execution", ["early-exit", "compact"])

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import strategies as sts
 import torch
+from gradients import assert_same_gradients, parameter_gradients
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor, nn
@@ -405,17 +406,11 @@ def test_executions_give_the_same_gradients(halting: Halting, method: Method) ->
         loss = out.output.square().sum() + out.cost.sum()
         if out.log_prob is not None:  # REINFORCE's score term
             loss = loss + out.log_prob.sum()
-        model.zero_grad(set_to_none=True)
-        loss.backward()
-        grads[execution] = {
-            n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None
-        }
+        grads[execution] = parameter_gradients(model, loss)
         if execution == "masked":
             halted_early = bool((out.iterations < 6).any())
     assert halted_early or halting == "expected", "some element freezes before the cap"
     masked = grads["masked"]
     assert masked.keys() == {n for n, _ in model.named_parameters()}  # block and head
     for name_of_execution, got in grads.items():
-        assert got.keys() == masked.keys(), name_of_execution
-        for name, grad in masked.items():
-            torch.testing.assert_close(got[name], grad, msg=f"{name_of_execution}: {name}")
+        assert_same_gradients(got, masked, context=f"{name_of_execution}: ")
