@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from pact_core import Execution, Halting, HaltingSettings, StepContext, adaptive_loop
 from pact_core.engine import resolve_execution
-from pact_seq.layer import RecurrentOutput
+from pact_seq.layer import DEFAULT_HALTING_BIAS, RecurrentOutput
 from pact_seq.model import ModelOutput
 
 __all__ = ["PADDING_LOGIT", "AdaptiveTransformer"]
@@ -31,8 +31,6 @@ __all__ = ["PADDING_LOGIT", "AdaptiveTransformer"]
 #: The halting logit of padding positions: ``sigmoid(30) = 1`` in float32, so they halt
 #: after their first iteration under every halting.
 PADDING_LOGIT = 30.0
-#: The halting head's initial bias unless the settings give one (as ACT's +1).
-DEFAULT_HALTING_BIAS = 1.0
 
 
 class AdaptiveTransformer(nn.Module):
