@@ -343,7 +343,7 @@ def test_ponder_by_position_data_refuses_mixed_lengths() -> None:
 
 
 def test_a_run_read_back_carries_its_warm_up_and_its_collapse(tmp_path: Path) -> None:
-    """A warm-up is part of the setting; a run that halts at step 1 throughout collapsed."""
+    """A warm-up and a summed penalty are settings of their own; step-1 halting is collapse."""
     common = ["--task", "parity", "--bits", "4", *TINY, "--model", "act", "--tau", "0.01"]
     assert train_main([*common, "--warmup-steps", "10", "--out", str(tmp_path / "warm")]) == 0
     assert train_main([*common, "--halting-bias", "20", "--out", str(tmp_path / "trap")]) == 0
@@ -351,6 +351,11 @@ def test_a_run_read_back_carries_its_warm_up_and_its_collapse(tmp_path: Path) ->
     assert train_main([*common, *recentred]) == 0
     (rc,), _ = read_seq_run(tmp_path / "rc")
     assert rc.setting == "tau=0.01 warm-up=10 re-centred"  # a setting of its own
+    summed = ["--task", "addition", "--numbers", "2", "--digits", "1", *TINY, "--model", "act",
+              "--penalty-reduction", "sum"]
+    assert train_main([*summed, "--out", str(tmp_path / "sum")]) == 0
+    (total,), _ = read_seq_run(tmp_path / "sum")
+    assert total.setting == "tau=0.01 penalty=sum"  # not pooled with the published mean
     (warm,), _ = read_seq_run(tmp_path / "warm")
     (trap,), _ = read_seq_run(tmp_path / "trap")
     assert warm.setting == "tau=0.01 warm-up=10" and warm.collapse_step is None

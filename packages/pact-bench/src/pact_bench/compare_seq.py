@@ -287,7 +287,10 @@ def _setting(config: TrainConfig, model: str) -> str:
         warmup = f" warm-up={steps / 1000:g}k" if steps >= 1000 else f" warm-up={steps}"
         if config.warmup.recenter:
             warmup += " re-centred"
-        return f"tau={halting.tau:g}{warmup if steps else ''}"
+        # The published code averages the penalty over timesteps; a summed one is a
+        # setting of its own (``tau`` counts T times over).
+        summed = " penalty=sum" if config.penalty_reduction == "sum" else ""
+        return f"tau={halting.tau:g}{warmup if steps else ''}{summed}"
     if model in ("repeat", "ut-fixed"):
         return f"{'L' if config.arch == 'transformer' else 'rho'}={halting.max_iterations}"
     return ""
