@@ -351,8 +351,8 @@ def test_a_run_read_back_carries_its_warm_up_and_its_collapse(tmp_path: Path) ->
     assert train_main([*common, *recentred]) == 0
     (rc,), _ = read_seq_run(tmp_path / "rc")
     assert rc.setting == "tau=0.01 warm-up=10 re-centred"  # a setting of its own
-    summed = ["--task", "addition", "--numbers", "2", "--digits", "1", *TINY, "--model", "act",
-              "--penalty-reduction", "sum"]
+    summed = ["--task", "addition", "--numbers", "2", "--digits", "1", *TINY, "--model", "act"]
+    summed += ["--penalty-reduction", "sum"]
     assert train_main([*summed, "--out", str(tmp_path / "sum")]) == 0
     (total,), _ = read_seq_run(tmp_path / "sum")
     assert total.setting == "tau=0.01 penalty=sum"  # not pooled with the published mean
